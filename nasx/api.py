@@ -1,0 +1,517 @@
+"""The public Python API: ``search``, ``score``, ``evaluate`` and the factories behind them.
+
+Everything the CLI does goes through these functions, so every search can be scripted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .arch import Arch
+from .data import ProbeBatch, ProbeDataset, draw_batch, load_dataset
+from .errors import BudgetError, ConfigError, NasxError
+from .events import Event, Evaluated, Progress, RunFinished, RunStarted
+from .executors import Executor, ScoringJob, get_executor
+from .population import leaf_proxies, population_values
+from .proxies.base import ProxySpec, get_proxy
+from .registry import spaces as _spaces
+from .registry import strategies as _strategies
+from .scoring import ScoreResult, device_kind, resolve_device
+from .store import ScoreKey, Store, default_store_path, open_store
+
+__all__ = [
+    "search",
+    "score",
+    "SearchResult",
+    "make_space",
+    "make_strategy",
+    "make_batch",
+    "parse_proxies",
+    "ScoreService",
+]
+
+OnEvent = Callable[[Event], None]
+
+
+def make_space(name: str | Any, **opts: Any) -> Any:
+    """Instantiate a registered space (``name``) with options; a space object passes through."""
+    if not isinstance(name, str):
+        if opts:
+            raise ConfigError("space options given together with a space object")
+        return name
+    cls = _spaces.get(name)
+    return cls(**opts)
+
+
+def make_strategy(name: str | Any, space: Any, seed: int = 0, **opts: Any) -> Any:
+    """Instantiate a registered strategy for ``space``."""
+    if not isinstance(name, str):
+        return name
+    cls = _strategies.get(name)
+    return cls(space, seed=seed, **opts)
+
+
+def parse_proxies(proxy: str | ProxySpec | Sequence[str | ProxySpec]) -> list[ProxySpec]:
+    """``"a,b"`` / ``["a", "b"]`` / a spec -> list of specs (unknown names: did-you-mean)."""
+    if isinstance(proxy, (str, ProxySpec)):
+        items: list[Any] = [p.strip() for p in proxy.split(",")] if isinstance(proxy, str) \
+            else [proxy]
+    else:
+        items = list(proxy)
+    specs = [get_proxy(p) for p in items if p != ""]
+    if not specs:
+        raise ConfigError("no proxy given")
+    return specs
+
+
+def make_batch(
+    data: str | ProbeDataset | ProbeBatch,
+    space: Any,
+    *,
+    batch_size: int = 128,
+    seed: int = 0,
+    download: bool = False,
+) -> ProbeBatch:
+    """Load ``data`` and draw a class-balanced probe batch sized for ``space``."""
+    if isinstance(data, ProbeBatch):
+        return data
+    ds = load_dataset(data, download=download)
+    return draw_batch(ds, batch_size, seed, input_size=tuple(space.input_shape[1:]))
+
+
+def _opts_key(opts: Mapping[str, Any]) -> str:
+    return json.dumps({k: opts[k] for k in sorted(opts)}, sort_keys=True, default=str)
+
+
+class ScoreService:
+    """Cache-aware scoring of many architectures with many proxies.
+
+    Looks every (arch, proxy) up in the store first, sends only the missing ones to the
+    executor, writes each new score to the store as soon as it exists, and returns results in
+    the order asked.
+    """
+
+    def __init__(
+        self,
+        space: Any,
+        proxies: Sequence[ProxySpec],
+        batch: ProbeBatch,
+        *,
+        device: Any = "auto",
+        seed: int = 0,
+        store: Store | None = None,
+        executor: Executor | None = None,
+        chunk_size: int | None = None,
+        build_space: Any = None,
+    ) -> None:
+        self.space = space
+        self.build_space = build_space or space
+        self.proxies = list(proxies)
+        self.batch = batch
+        self.device = resolve_device(device)
+        self.seed = int(seed)
+        self.store = store
+        self.executor = executor or get_executor("sequential")
+        self.job = ScoringJob(
+            space_name=space.name,
+            space_opts=dict(space.opts),
+            proxies=[p.name for p in self.proxies],
+            batch=batch,
+            device=str(self.device),
+            seed=self.seed,
+            chunk_size=chunk_size,
+            space=self.build_space,
+        )
+        self._space_key = _opts_key(space.opts)
+
+    def key(self, arch: Arch, spec: ProxySpec) -> ScoreKey:
+        return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
+                        self.batch.fingerprint, self.seed, device_kind(self.device))
+
+    def score(self, archs: Sequence[Arch]) -> list[dict[str, ScoreResult]]:
+        """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``)."""
+        out: list[dict[str, ScoreResult]] = [{} for _ in archs]
+        missing: list[int] = []
+        for i, a in enumerate(archs):
+            for spec in self.proxies:
+                hit = self.store.get(self.key(a, spec), spec.higher_is_better) if self.store \
+                    else None
+                if hit is not None:
+                    out[i][spec.name] = hit
+            if len(out[i]) < len(self.proxies):
+                missing.append(i)
+        if missing:
+            computed = self.executor.map(self.job, [archs[i] for i in missing])
+            for i, results in zip(missing, computed):
+                for spec, r in zip(self.proxies, results):
+                    if spec.name in out[i]:
+                        continue
+                    out[i][spec.name] = r
+                    if self.store is not None:
+                        self.store.put(self.key(archs[i], spec), r)
+        return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search returns (``to_dict()`` is the ``--json`` output)."""
+
+    best: Arch | None
+    score: float | None
+    proxy: str
+    space: str
+    strategy: str
+    seed: int
+    evaluated: int
+    cached: int
+    failed: int
+    seconds: float
+    data_fingerprint: str
+    top: tuple[tuple[str, float], ...]
+    run_id: str
+    resumed: int = 0
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    stopped_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "best": str(self.best) if self.best is not None else None,
+            "score": _json_float(self.score),
+            "proxy": self.proxy,
+            "space": self.space,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "evaluated": self.evaluated,
+            "cached": self.cached,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "data_fingerprint": self.data_fingerprint,
+            "top": [{"arch": a, "score": _json_float(s)} for a, s in self.top],
+            "run_id": self.run_id,
+            "resumed": self.resumed,
+            "stopped_by": self.stopped_by,
+            "settings": dict(self.settings),
+        }
+
+
+def _json_float(v: float | None) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _fitness_values(
+    spec: ProxySpec, leaves: Sequence[ProxySpec], rows: Sequence[dict[str, ScoreResult]]
+) -> np.ndarray:
+    """Raw scores of ``spec`` over the evaluated population (NaN for failures)."""
+    leaf_values = {
+        leaf.name: [r[leaf.name].value if r[leaf.name].ok else None for r in rows]
+        for leaf in leaves
+    }
+    return population_values(spec, leaf_values)
+
+
+def search(
+    space: str | Any = "nasbench201",
+    proxy: str | ProxySpec = "gradalign-i",
+    strategy: str | Any = "random",
+    budget: int | None = None,
+    *,
+    time_budget: float | None = None,
+    data: str | ProbeDataset | ProbeBatch = "cifar10",
+    batch_size: int = 128,
+    seed: int = 0,
+    data_seed: int | None = None,
+    device: str = "auto",
+    store: str | Store | None | bool = None,
+    space_opts: Mapping[str, Any] | None = None,
+    strategy_opts: Mapping[str, Any] | None = None,
+    executor: str | Executor | None = None,
+    executor_opts: Mapping[str, Any] | None = None,
+    top_k: int = 10,
+    run: str | None = None,
+    chunk_size: int | None = None,
+    download: bool = False,
+    on_event: OnEvent | None = None,
+) -> SearchResult:
+    """Search ``space`` for the architecture the proxy scores best.
+
+    Args:
+        space: registered space name (or a space object).
+        proxy: fitness proxy name (a population proxy such as ``te-nas`` is re-ranked over the
+            evaluated population).
+        strategy: registered strategy name (or a strategy object).
+        budget: number of evaluations (architectures told to the strategy).
+        time_budget: wall-clock seconds; the search stops after the evaluation that crosses it.
+        data: probe data (see :func:`nasx.data.load_dataset`).
+        batch_size: probe batch size (class-balanced).
+        seed: seed of the strategy and of every network initialisation.
+        data_seed: seed of the probe-batch draw (default: ``seed``).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        store: SQLite path; None = the default store in the cache folder; False = no store
+            (in-memory; nothing is resumable).
+        space_opts / strategy_opts: options of the space / strategy.
+        executor: ``sequential`` (default), ``process`` or ``ray`` (or an Executor).
+        top_k: size of the reported top list.
+        run: a run name; by default a run is identified by its settings. Running the same
+            settings again resumes (every score already in the store is reused).
+        chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs).
+        on_event: callback receiving :mod:`nasx.events` events (progress).
+
+    Example:
+        >>> import nasx  # doctest: +SKIP
+        >>> r = nasx.search("nasbench201", "gradalign-i", "random", budget=20,
+        ...                 data="probe.npz", seed=0)  # doctest: +SKIP
+        >>> print(r.best, r.score)  # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    if budget is None and time_budget is None:
+        raise BudgetError("give a budget (number of evaluations) and/or a time budget")
+    if budget is not None and budget < 1:
+        raise BudgetError(f"budget must be at least 1; got {budget}")
+    if time_budget is not None and time_budget <= 0:
+        raise BudgetError(f"time budget must be positive; got {time_budget}")
+    emit = on_event or (lambda e: None)
+    space_obj = make_space(space, **dict(space_opts or {}))
+    spec = parse_proxies(proxy)
+    if len(spec) != 1:
+        raise ConfigError("search uses one fitness proxy; combine several with a population "
+                          "proxy (e.g. an ensemble) or use `nasx eval` to compare them")
+    fit = spec[0]
+    leaves = leaf_proxies([fit])
+    strat = make_strategy(strategy, space_obj, seed, **dict(strategy_opts or {}))
+    batch = make_batch(data, space_obj, batch_size=batch_size,
+                       seed=seed if data_seed is None else data_seed, download=download)
+    dev = resolve_device(device)
+    st = _resolve_store(store)
+    ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
+    service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
+                           executor=ex, chunk_size=chunk_size,
+                           build_space=strat.wrap_space(space_obj))
+    settings = {
+        "space": space_obj.name,
+        "space_opts": dict(space_obj.opts),
+        "proxy": fit.cache_id,
+        "strategy": getattr(strat, "name", type(strat).__name__),
+        "strategy_opts": dict(getattr(strat, "opts", {})),
+        "seed": seed,
+        "budget": budget,
+        "time_budget": time_budget,
+        "data_fingerprint": batch.fingerprint,
+        "batch_size": len(batch),
+        "device": device_kind(dev),
+    }
+    run_id = run or "run-" + hashlib.sha256(
+        json.dumps(settings, sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
+    previous = st.run_get(run_id) if st is not None else None
+    if previous is not None and run is not None:
+        old = previous["settings"]
+        diff = {k for k in settings if k not in ("time_budget", "budget")
+                and old.get(k) != settings[k]}
+        if diff:
+            raise ConfigError(
+                f"run {run!r} exists with different settings ({', '.join(sorted(diff))}); "
+                "choose another --run name"
+            )
+    resumed = len(st.run_evals(run_id)) if (st is not None and previous is not None) else 0
+    if st is not None:
+        st.run_start(run_id, settings)
+    emit(RunStarted(run_id, settings, budget, time_budget, resumed))
+
+    archs: list[Arch] = []
+    rows: list[dict[str, ScoreResult]] = []
+    n_cached = n_failed = 0
+    stopped_by = "exhausted"
+    try:
+        while True:
+            if budget is not None and len(archs) >= budget:
+                stopped_by = "budget"
+                break
+            if time_budget is not None and time.perf_counter() - t_start >= time_budget:
+                stopped_by = "time"
+                break
+            want = max(1, ex.parallelism)
+            if budget is not None:
+                want = min(want, budget - len(archs))
+            asked = strat.ask(want)
+            if not asked:
+                stopped_by = "exhausted"
+                break
+            t0 = time.perf_counter()
+            results = service.score(asked)
+            per = (time.perf_counter() - t0) / len(asked)
+            for a, res in zip(asked, results):
+                archs.append(a)
+                rows.append(res)
+                cached = all(r.cached for r in res.values())
+                failed = any(not r.ok for r in res.values())
+                n_cached += cached
+                n_failed += failed
+                values = _fitness_values(fit, leaves, rows)
+                raw = values[-1]
+                fitness = fit.oriented(float(raw)) if np.isfinite(raw) else -math.inf
+                errors = [f"{k}: {r.error}" for k, r in res.items() if not r.ok]
+                strat.tell(a, fitness, {"results": res, "raw": raw})
+                top = _top(archs, values, fit, top_k)
+                status = "ok" if not failed else next(r.status for r in res.values() if not r.ok)
+                payload = {"fitness": _json_float(fitness), "status": status, "cached": cached}
+                if st is not None:
+                    st.run_record(run_id, len(archs) - 1, a.text, payload)
+                emit(Evaluated(
+                    step=len(archs) - 1, arch=a.text, fitness=fitness, status=status,
+                    cached=cached, seconds=0.0 if cached else per, n_evaluated=len(archs),
+                    n_cached=n_cached, n_failed=n_failed,
+                    best_arch=top[0][0] if top else None,
+                    best_fitness=top[0][1] if top else -math.inf, top=tuple(top),
+                    note="; ".join(errors),
+                ))
+    finally:
+        if executor is None or isinstance(executor, str):
+            ex.close()
+
+    values = _fitness_values(fit, leaves, rows) if rows else np.array([])
+    top = _top(archs, values, fit, top_k)
+    own = strat.result()
+    best: Arch | None
+    if own is not None:
+        best = own
+        best_raw = next((float(values[i]) for i, a in enumerate(archs) if a == own), None)
+    elif top:
+        best = next(a for a in archs if a.text == top[0][0])
+        best_raw = top[0][1]
+    else:
+        best, best_raw = None, None
+    result = SearchResult(
+        best=best,
+        score=best_raw,
+        proxy=fit.name,
+        space=space_obj.name,
+        strategy=settings["strategy"],
+        seed=seed,
+        evaluated=len(archs),
+        cached=n_cached,
+        failed=n_failed,
+        seconds=time.perf_counter() - t_start,
+        data_fingerprint=batch.fingerprint,
+        top=tuple(top),
+        run_id=run_id,
+        resumed=min(resumed, len(archs)),
+        settings=settings,
+        stopped_by=stopped_by,
+    )
+    if st is not None:
+        st.run_finish(run_id, result.to_dict())
+        if not isinstance(store, Store):
+            st.close()
+    emit(RunFinished(result.to_dict()))
+    return result
+
+
+def _top(archs: Sequence[Arch], values: np.ndarray, fit: ProxySpec,
+         k: int) -> list[tuple[str, float]]:
+    """Best ``k`` distinct archs by oriented raw score; entries are (text, raw score)."""
+    order = sorted(
+        (i for i in range(len(archs)) if np.isfinite(values[i])),
+        key=lambda i: (-fit.oriented(float(values[i])), i),
+    )
+    out, seen = [], set()
+    for i in order:
+        if archs[i].key in seen:
+            continue
+        seen.add(archs[i].key)
+        out.append((archs[i].text, float(values[i])))
+        if len(out) >= k:
+            break
+    return out
+
+
+def _resolve_store(store: str | Store | None | bool) -> Store | None:
+    if store is False:
+        return None
+    if store is None or store is True:
+        return open_store(default_store_path())
+    return open_store(store)
+
+
+def score(
+    archs: str | Arch | Iterable[str | Arch],
+    space: str | Any = "nasbench201",
+    proxy: str | Sequence[str] = "gradalign-i",
+    *,
+    data: str | ProbeDataset | ProbeBatch = "cifar10",
+    batch_size: int = 128,
+    seed: int = 0,
+    data_seed: int | None = None,
+    device: str = "auto",
+    store: str | Store | None | bool = False,
+    space_opts: Mapping[str, Any] | None = None,
+    executor: str | Executor | None = None,
+    chunk_size: int | None = None,
+    download: bool = False,
+    on_event: OnEvent | None = None,
+) -> list[ScoreResult] | ScoreResult:
+    """Score architectures (strings in the space's notation, or Arch values) with proxies.
+
+    Returns one :class:`ScoreResult` for one arch and one proxy, else a flat list ordered by
+    arch, then proxy. Population proxies are combined over the given architectures.
+
+    Example:
+        >>> import nasx  # doctest: +SKIP
+        >>> r = nasx.score("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+"
+        ...                "|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
+        ...  # doctest: +SKIP
+    """
+    single = isinstance(archs, (str, Arch))
+    items = [archs] if single else list(archs)  # type: ignore[list-item]
+    space_obj = make_space(space, **dict(space_opts or {}))
+    parsed = [space_obj.check(a) if isinstance(a, Arch) else space_obj.parse(a) for a in items]
+    specs = parse_proxies(proxy)
+    leaves = leaf_proxies(specs)
+    batch = make_batch(data, space_obj, batch_size=batch_size,
+                       seed=seed if data_seed is None else data_seed, download=download)
+    st = _resolve_store(store)
+    ex = get_executor(executor, device=device)
+    service = ScoreService(space_obj, leaves, batch, device=device, seed=seed, store=st,
+                           executor=ex, chunk_size=chunk_size)
+    rows: list[dict[str, ScoreResult]] = []
+    try:
+        for i, a in enumerate(parsed):
+            rows.extend(service.score([a]))
+            if on_event:
+                on_event(Progress(i + 1, len(parsed), "score", a.text))
+    finally:
+        if executor is None or isinstance(executor, str):
+            ex.close()
+        if st is not None and not isinstance(store, Store):
+            st.close()
+    out: list[ScoreResult] = []
+    pop_values = {
+        s.name: _fitness_values(s, leaves, rows) for s in specs if s.population
+    }
+    for i, a in enumerate(parsed):
+        for s in specs:
+            if s.population:
+                v = float(pop_values[s.name][i])
+                ok = math.isfinite(v)
+                out.append(ScoreResult(a.text, s.name, v if ok else None,
+                                       "ok" if ok else "failed",
+                                       None if ok else "a component failed",
+                                       sum(rows[i][c.name].seconds for c in leaves),
+                                       all(r.cached for r in rows[i].values()),
+                                       s.higher_is_better))
+            else:
+                out.append(rows[i][s.name])
+    if single and len(specs) == 1:
+        return out[0]
+    return out
+
+

@@ -1,0 +1,241 @@
+"""Flags shared by every command, YAML configs, and the rich rendering of events (stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from ..errors import ConfigError
+from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
+
+__all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg"]
+
+
+def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "gradalign-i",
+               multi_proxy: bool = True) -> None:
+    """The flags every scoring command shares."""
+    g = p.add_argument_group("common options")
+    g.add_argument("--space", default="nasbench201", help="search space (nasx list spaces)")
+    g.add_argument("--space-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="space option, repeatable (e.g. C=16)")
+    g.add_argument("--proxy", default=proxy_default,
+                   help="proxy name" + (" or comma-separated list" if multi_proxy else "")
+                   + " (nasx list proxies)")
+    g.add_argument("--data", default="cifar10",
+                   help="probe data: .npz (x uint8 NHWC, y), CIFAR python folder/archive, image "
+                   "folder, cifar10, cifar100, or synthetic (smoke runs only) [cifar10]")
+    g.add_argument("--download", action="store_true",
+                   help="download cifar10/cifar100 into the cache if absent (checksum verified)")
+    g.add_argument("--batch-size", type=int, default=128,
+                   help="probe batch size, class-balanced [128]")
+    g.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation [0]")
+    g.add_argument("--data-seed", type=int, default=None,
+                   help="seed of the probe-batch draw [same as --seed]")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+    g.add_argument("--chunk-size", type=int, default=None,
+                   help="samples per per-sample-gradient call (lower on small GPUs)")
+    g.add_argument("--store", default=None, metavar="PATH",
+                   help="SQLite score store [user cache folder]")
+    g.add_argument("--no-store", action="store_true", help="do not read or write a store")
+    g.add_argument("--executor", default="sequential",
+                   help="sequential, process (one worker per GPU) or ray [sequential]")
+    g.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    g.add_argument("--config", default=None, metavar="FILE.yaml",
+                   help="YAML file whose keys are any of these flags")
+
+
+def parse_kv(items: Sequence[str] | dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """``["C=16", "N=5"]`` -> ``{"C": "16", "N": "5"}`` (values converted by the component)."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for it in items:
+        if "=" not in it:
+            raise ConfigError(f"{what} {it!r} must be KEY=VALUE")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def load_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Apply ``--config FILE.yaml`` as parser defaults (command-line flags still win)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return
+    path = Path(known.config).expanduser()
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config {path} must be a mapping of flag names to values")
+    dests = {a.dest: a for a in parser._actions}
+    defaults: dict[str, Any] = {}
+    for key, value in cfg.items():
+        dest = str(key).lstrip("-").replace("-", "_")
+        if dest not in dests or dest in ("help", "config"):
+            known_keys = sorted(d.replace("_", "-") for d in dests if d not in ("help",))
+            raise ConfigError(f"config {path}: unknown key {key!r}; known: {', '.join(known_keys)}")
+        action = dests[dest]
+        if dest.endswith("_opt") and isinstance(value, dict):
+            value = [f"{k}={v}" for k, v in value.items()]
+        if isinstance(value, list) and dest in ("proxy",):
+            value = ",".join(str(v) for v in value)
+        if action.type is not None and value is not None and not isinstance(value, list):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config {path}: {key}={value!r} is invalid") from None
+        defaults[dest] = value
+    parser.set_defaults(**defaults)
+
+
+def store_arg(args: argparse.Namespace) -> Any:
+    if args.no_store:
+        return False
+    return args.store
+
+
+def dump_json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        return str(o)
+
+    return json.dumps(_clean(obj), indent=2, default=default)
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.{digits}g}" if abs(v) >= 1e5 else f"{v:.{digits}f}"
+
+
+class Renderer:
+    """Draws events on stderr: a progress bar and a live top-k table in a terminal, plain
+    progress lines otherwise."""
+
+    def __init__(self, quiet: bool = False, top_k: int = 5, title: str = "") -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self.top_k = top_k
+        self.title = title
+        self.live: Any = None
+        self.progress: Any = None
+        self.task: Any = None
+        self.total: int | None = None
+        self._last_pct = -1
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def _start(self, total: int | None, what: str) -> None:
+        self.total = total
+        if self.quiet or not self.console.is_terminal:
+            return
+        from rich.live import Live
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"), console=self.console,
+        )
+        self.task = self.progress.add_task(what, total=total, info="")
+        self.live = Live(self.progress, console=self.console, refresh_per_second=8,
+                         transient=False)
+        self.live.start()
+
+    def _table(self, top: Sequence[tuple[str, float]], ev: Evaluated) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        t = Table(title=f"top {self.top_k} so far ({self.title})", title_justify="left",
+                  expand=False)
+        t.add_column("#", justify="right")
+        t.add_column("architecture", overflow="fold")
+        t.add_column("score", justify="right")
+        for i, (a, s) in enumerate(top[: self.top_k], 1):
+            t.add_row(str(i), a, fmt(s))
+        t.caption = (f"evaluated {ev.n_evaluated}  cached {ev.n_cached}  "
+                     f"failed {ev.n_failed}")
+        return Group(self.progress, t)
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, RunStarted):
+            what = f"search {ev.settings.get('space')}"
+            self._start(ev.budget, what)
+            if ev.resumed and not self.quiet:
+                self.console.print(f"[cyan]resuming run {ev.run_id}: {ev.resumed} evaluations "
+                                   "already stored[/]")
+        elif isinstance(ev, Evaluated):
+            if self.live is not None:
+                self.progress.update(self.task, completed=ev.n_evaluated,
+                                     info=f"best {fmt(ev.best_fitness)}")
+                self.live.update(self._table(ev.top, ev))
+            elif not self.quiet:
+                self._plain(ev.n_evaluated, self.total,
+                            f"best {fmt(ev.best_fitness)} {ev.best_arch or ''}")
+            if ev.note and not self.quiet:
+                self.console.print(f"[yellow]failed[/] {ev.arch}: {ev.note}", highlight=False)
+        elif isinstance(ev, Progress):
+            if self.total is None and (self.live is None):
+                self._start(ev.total, ev.what)
+            if self.live is not None:
+                self.progress.update(self.task, completed=ev.done, total=ev.total)
+            elif not self.quiet:
+                self._plain(ev.done, ev.total, ev.what)
+        elif isinstance(ev, RunFinished):
+            self.stop()
+
+    def _plain(self, done: int, total: int | None, text: str) -> None:
+        if total:
+            pct = int(100 * done / total)
+            if pct // 10 == self._last_pct // 10 and done != total:
+                return
+            self._last_pct = pct
+            self.console.print(f"[{done}/{total}] {text}", highlight=False)
+        elif done % 10 == 0:
+            self.console.print(f"[{done}] {text}", highlight=False)
+
+
+def run_command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    return fn(args)
+
+
+def eprint(*a: Any) -> None:
+    print(*a, file=sys.stderr)

@@ -1,0 +1,86 @@
+"""The ``nasx`` command: ``search``, ``score``, ``eval`` and ``list``.
+
+Results go to stdout (a table, or JSON with ``--json``); progress, warnings and errors go to
+stderr. Exit status: 0 success, 2 bad input (unknown name, bad option, missing data), 1 an
+unexpected error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+from ..errors import NasxError
+from . import eval as eval_cmd
+from . import list as list_cmd
+from . import score as score_cmd
+from . import search as search_cmd
+from .common import load_config
+
+__all__ = ["main", "build_parser"]
+
+COMMANDS = {
+    "search": search_cmd,
+    "score": score_cmd,
+    "eval": eval_cmd,
+    "list": list_cmd,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    p = argparse.ArgumentParser(
+        prog="nasx",
+        description="Zero-cost neural architecture search: score untrained networks with "
+        "training-free proxies and search cell spaces with them.",
+        epilog="Examples:\n"
+        "  nasx search --space nasbench201 --proxy gradalign-i --budget 50 --data probe.npz\n"
+        "  nasx score --space nasbench201 --proxy gradalign-i,gradalign-ii '|...|'\n"
+        "  nasx eval --space nasbench201 --proxy gradalign-i --truth accuracies.csv "
+        "--acc-col cifar10_test\n"
+        "  nasx list proxies 'grad*'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"nasx {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in COMMANDS.items():
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(sp)
+        sp.set_defaults(_run=mod.run, _parser=sp)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv and argv[0] in COMMANDS:
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            load_config(sub.choices[argv[0]], argv[1:])
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return int(args._run(args) or 0)
+    except NasxError as exc:
+        print(f"nasx: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nasx: interrupted (scores computed so far are in the store; run the same "
+              "command again to resume)", file=sys.stderr)
+        return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"nasx: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Score given architectures (in the space's notation) with one or more proxies.
+
+Example:
+  nasx score --space nasbench201 --proxy gradalign-i,gradalign-ii --data probe.npz \\
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+
+Architectures may also be read from a file (one per line) with --file, or '-' for stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ConfigError
+from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
+
+HELP = "score architectures with proxies"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("archs", nargs="*", metavar="ARCH", help="architectures in the space's notation")
+    p.add_argument("--file", default=None, help="read architectures from a file, one per line "
+                   "('-' = stdin)")
+    add_common(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import score
+
+    archs = list(args.archs)
+    if args.file:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with stream:
+            archs += [ln.strip() for ln in stream if ln.strip() and not ln.startswith("#")]
+    if not archs:
+        raise ConfigError("no architecture given (pass ARCH arguments or --file)")
+    with Renderer(quiet=args.quiet or len(archs) < 2) as render:
+        results = score(
+            archs,
+            space=args.space,
+            proxy=args.proxy,
+            data=args.data,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            data_seed=args.data_seed,
+            device=args.device,
+            store=store_arg(args) if (args.store or args.no_store) else False,
+            space_opts=parse_kv(args.space_opt, "--space-opt"),
+            executor=args.executor,
+            chunk_size=args.chunk_size,
+            download=args.download,
+            on_event=render,
+        )
+    if not isinstance(results, list):
+        results = [results]
+    if args.json:
+        print(dump_json([
+            {"arch": r.arch, "proxy": r.proxy, "score": r.to_dict()["value"],
+             "status": r.status, "error": r.error, "seconds": round(r.seconds, 4),
+             "cached": r.cached}
+            for r in results
+        ]))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_edge=False)
+    for c in ("architecture", "proxy", "score", "status", "seconds"):
+        t.add_column(c, overflow="fold")
+    for r in results:
+        t.add_row(r.arch, r.proxy, fmt(r.value, 6), r.status + (" (cached)" if r.cached else ""),
+                  f"{r.seconds:.2f}")
+    Console(soft_wrap=False).print(t)
+    failures = [r for r in results if not r.ok]
+    for r in failures:
+        print(f"nasx: {r.proxy} failed on {r.arch}: {r.error}", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""Events the engine emits. Library code never prints: it calls ``on_event(event)``; the CLI
+renders progress bars and a live top-k table from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "RunStarted", "Evaluated", "RunFinished", "Progress"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of every event."""
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_id: str
+    settings: dict[str, Any]
+    budget: int | None
+    time_budget: float | None
+    resumed: int = 0  # evaluations replayed from a previous run
+
+
+@dataclass(frozen=True)
+class Evaluated(Event):
+    step: int
+    arch: str
+    fitness: float
+    status: str
+    cached: bool
+    seconds: float
+    n_evaluated: int
+    n_cached: int
+    n_failed: int
+    best_arch: str | None
+    best_fitness: float
+    top: tuple[tuple[str, float], ...] = field(default=())
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """Generic progress of long non-search work (``nasx eval``, ``nasx score``)."""
+
+    done: int
+    total: int
+    what: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    result: dict[str, Any]

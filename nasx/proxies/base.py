@@ -1,0 +1,209 @@
+"""The proxy plugin interface: a scoring function plus its metadata.
+
+A proxy is a function ``fn(model, batch, ctx, **options) -> float`` registered with
+:func:`register_proxy`. ``model`` is a freshly initialised ``nn.Module`` on ``ctx.device``;
+``batch`` is a :class:`~nasx.data.ProbeBatch` (normalised images ``x`` and labels ``y`` on the
+device); ``ctx`` is a :class:`ScoreContext`. The function may change the model's weights or
+mode (the scorer restores the initial state before the next proxy) and must return a finite
+float; anything else is a recorded failure.
+
+A *population* proxy (``components=...``, ``combine=...``) has no per-model function: its score
+is computed from its component proxies' scores over the whole set of architectures being ranked,
+as TE-NAS combines the ranks of its NTK and linear-region scores.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import RegistrationError
+from ..registry import proxies as _registry
+
+__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy"]
+
+#: what a proxy may declare that it needs
+NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", "none"})
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """A registered proxy: function, orientation and provenance."""
+
+    name: str
+    fn: Callable[..., float] | None
+    higher_is_better: bool
+    needs: frozenset[str]
+    paper: str
+    version: str = "1"
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    description: str = ""
+    components: tuple[str, ...] = ()
+    combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None
+
+    @property
+    def population(self) -> bool:
+        """True when the score depends on the set of architectures being ranked."""
+        return bool(self.components)
+
+    @property
+    def cache_id(self) -> str:
+        """Proxy identity in the store: name, version and options."""
+        if not self.options:
+            return f"{self.name}@{self.version}"
+        opts = ",".join(f"{k}={self.options[k]!r}" for k in sorted(self.options))
+        return f"{self.name}@{self.version}[{opts}]"
+
+    def oriented(self, value: float) -> float:
+        """The score with higher always better (what rankings and searches use)."""
+        return value if self.higher_is_better else -value
+
+    def __call__(self, model: Any, batch: Any, ctx: "ScoreContext") -> float:
+        if self.fn is None:
+            raise RegistrationError(
+                f"proxy {self.name!r} is a population proxy; score its components "
+                f"({', '.join(self.components)}) and combine them"
+            )
+        return self.fn(model, batch, ctx, **dict(self.options))
+
+
+@dataclass
+class ScoreContext:
+    """What the scorer hands a proxy besides the model and the batch.
+
+    Attributes:
+        device: the torch device the model and batch are on.
+        seed: the initialisation seed of this scoring.
+        num_classes: number of classes of the probe data.
+        generator: a torch.Generator on ``device`` seeded from ``seed`` (for random inputs).
+        cache: values shared between proxies scored on the same (arch, seed, batch), such as
+            per-sample gradients. Keys are tuples naming what was computed and how.
+        chunk_size: per-sample-gradient chunk (samples per vmap call); None means all at once.
+        space: the search space object (some proxies read its input shape).
+    """
+
+    device: Any
+    seed: int
+    num_classes: int
+    generator: Any = None
+    cache: dict[Any, Any] = field(default_factory=dict)
+    chunk_size: int | None = None
+    space: Any = None
+
+
+_PROXY_PARAMS = ("model", "batch", "ctx")
+
+
+def _validate_fn(name: str, fn: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    if not callable(fn):
+        raise RegistrationError(f"proxy {name!r}: {fn!r} is not callable")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins: accept
+        return
+    params = list(sig.parameters.values())
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    has_varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    if len(positional) < 3 and not has_varargs:
+        raise RegistrationError(
+            f"proxy {name!r}: {getattr(fn, '__qualname__', fn)}{sig} must accept "
+            f"(model, batch, ctx, **options) -> float"
+        )
+    has_varkw = any(p.kind == p.VAR_KEYWORD for p in params)
+    accepted = {p.name for p in params}
+    for opt in options:
+        if opt not in accepted and not has_varkw:
+            raise RegistrationError(
+                f"proxy {name!r}: option {opt!r} is not a parameter of "
+                f"{getattr(fn, '__qualname__', fn)}{sig}; expected "
+                f"(model, batch, ctx, **options) -> float"
+            )
+    required = [
+        p.name
+        for p in params[3:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [r for r in required if r not in options]
+    if missing:
+        raise RegistrationError(f"proxy {name!r}: required options {missing} are not given")
+
+
+def register_proxy(
+    name: str,
+    *,
+    higher_is_better: bool,
+    needs: Sequence[str] = ("data", "labels"),
+    paper: str = "",
+    version: str = "1",
+    description: str = "",
+    components: Sequence[str] = (),
+    combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None,
+    replace: bool = False,
+    **options: Any,
+) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Register a proxy function under ``name`` (a decorator).
+
+    Extra keyword arguments are options passed to the function on every call, so variants are
+    registrations of one implementation with different options.
+
+    Example:
+        >>> import nasx
+        >>> @nasx.register_proxy("param-count-demo", higher_is_better=True, needs=["none"],
+        ...                      paper="(baseline)", replace=True)
+        ... def param_count(model, batch, ctx):
+        ...     return float(sum(p.numel() for p in model.parameters()))
+    """
+    if not isinstance(higher_is_better, bool):
+        raise RegistrationError(f"proxy {name!r}: higher_is_better must be True or False")
+    bad = set(needs) - NEEDS
+    if bad:
+        raise RegistrationError(
+            f"proxy {name!r}: unknown needs {sorted(bad)}; allowed: {sorted(NEEDS)}"
+        )
+
+    def wrap(fn: Callable[..., float]) -> Callable[..., float]:
+        _validate_fn(name, fn, options)
+        doc = description or (inspect.getdoc(fn) or "").split("\n\n")[0]
+        spec = ProxySpec(
+            name=name,
+            fn=fn,
+            higher_is_better=higher_is_better,
+            needs=frozenset(needs),
+            paper=paper,
+            version=str(version),
+            options=MappingProxyType(dict(options)),
+            description=doc,
+        )
+        _registry.add(name, spec, replace=replace)
+        return fn
+
+    if components:
+        if combine is None:
+            raise RegistrationError(f"population proxy {name!r} needs a combine function")
+        spec = ProxySpec(
+            name=name,
+            fn=None,
+            higher_is_better=higher_is_better,
+            needs=frozenset(needs),
+            paper=paper,
+            version=str(version),
+            description=description,
+            components=tuple(components),
+            combine=combine,
+        )
+        _registry.add(name, spec, replace=replace)
+        return lambda fn: fn
+    return wrap
+
+
+def get_proxy(name: str | ProxySpec) -> ProxySpec:
+    """Look up a registered proxy by name (with did-you-mean on a miss)."""
+    if isinstance(name, ProxySpec):
+        return name
+    return _registry.get(name)

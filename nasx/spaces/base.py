@@ -1,0 +1,137 @@
+"""The search-space plugin interface.
+
+A space turns text into :class:`~nasx.arch.Arch` values and back, samples and mutates them with an
+injected ``numpy.random.Generator``, and builds an ``nn.Module`` for an architecture. Graph work
+(networkx) stays inside the space module; the built module is a plain ``nn.Module``.
+
+Register a space class with :func:`nasx.register_space`; its constructor takes the space options
+(``--space-opt KEY=VALUE``) as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from ..arch import Arch
+from ..errors import ConfigError, InvalidArchError
+
+if TYPE_CHECKING:  # torch is imported lazily: strategies are testable without it
+    from torch import nn
+
+__all__ = ["SearchSpace", "Edge", "coerce_options"]
+
+Edge = Any  # a space-defined hashable edge id
+
+
+class SearchSpace(abc.ABC):
+    """Base class of every search space.
+
+    Subclasses set ``name`` and implement ``parse``, ``sample``, ``mutate`` and ``build``.
+    Finite spaces implement ``size`` and ``enumerate``; spaces usable by proxy-guided pruning
+    implement ``edges``, ``candidate_ops`` and ``build_supernet``.
+    """
+
+    name: str = "space"
+    #: default input resolution and channels of the probe images this space expects
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+    #: option name -> (type, default, help); used for validation and ``nasx list spaces``
+    options: dict[str, tuple[type, Any, str]] = {}
+
+    def __init__(self, **opts: Any) -> None:
+        self.opts = coerce_options(self.name, self.options, opts)
+
+    # -- notation -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def parse(self, text: str) -> Arch:
+        """Parse the space's native notation; raise :class:`InvalidArchError` when invalid."""
+
+    def format(self, arch: Arch) -> str:
+        return arch.text
+
+    def to_json(self, arch: Arch) -> Any:
+        """A JSON-serialisable description of ``arch`` (default: its text)."""
+        return arch.text
+
+    def from_json(self, obj: Any) -> Arch:
+        return self.parse(obj if isinstance(obj, str) else str(obj))
+
+    def check(self, arch: Arch) -> Arch:
+        """Return ``arch`` if it belongs to this space, else raise InvalidArchError."""
+        if not isinstance(arch, Arch):
+            return self.parse(str(arch))
+        if arch.space != self.name:
+            raise InvalidArchError(f"architecture of space {arch.space!r} given to {self.name!r}")
+        return arch
+
+    # -- sampling -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """A uniformly random valid architecture."""
+
+    @abc.abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A valid architecture that differs from ``arch`` by one elementary change."""
+
+    def neighbors(self, arch: Arch) -> list[Arch]:
+        """All architectures one elementary change away (may be large)."""
+        raise NotImplementedError(f"space {self.name!r} does not enumerate neighbors")
+
+    def size(self) -> int | None:
+        """Number of architectures, or None when the space is not enumerable."""
+        return None
+
+    def enumerate(self) -> Iterator[Arch]:
+        raise NotImplementedError(f"space {self.name!r} is not enumerable")
+
+    # -- networks -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, arch: Arch, num_classes: int) -> "nn.Module":
+        """A freshly initialised network for ``arch`` (the caller seeds torch)."""
+
+    # -- pruning support ----------------------------------------------------------------------
+    def edges(self) -> Sequence[Edge]:
+        raise NotImplementedError(f"space {self.name!r} does not support pruning")
+
+    def candidate_ops(self, edge: Edge) -> Sequence[str]:
+        raise NotImplementedError(f"space {self.name!r} does not support pruning")
+
+    def build_supernet(self, op_sets: dict[Edge, Sequence[str]], num_classes: int) -> "nn.Module":
+        raise NotImplementedError(f"space {self.name!r} does not support pruning")
+
+    def from_op_sets(self, op_sets: dict[Edge, Sequence[str]]) -> Arch:
+        """The architecture when every edge has exactly one op left."""
+        raise NotImplementedError(f"space {self.name!r} does not support pruning")
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.opts.items())
+        return f"{type(self).__name__}({opts})"
+
+
+def coerce_options(
+    owner: str, spec: dict[str, tuple[type, Any, str]], given: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate and convert options (strings from the CLI included) against ``spec``."""
+    out = {k: d for k, (_, d, _) in spec.items()}
+    for key, value in given.items():
+        k = key.replace("-", "_")
+        if k not in spec:
+            known = ", ".join(sorted(spec)) or "(none)"
+            raise ConfigError(f"{owner}: unknown option {key!r}; known options: {known}")
+        typ = spec[k][0]
+        try:
+            if typ is bool and isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                value = low in ("1", "true", "yes", "on")
+            elif value is not None and not isinstance(value, typ):
+                value = typ(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{owner}: option {key}={value!r} is not a valid {typ.__name__}"
+            ) from None
+        out[k] = value
+    return out
