@@ -59,8 +59,26 @@ _BUILTINS: dict[str, list[str]] = {
 _current_source = threading.local()
 
 
-def _source() -> str:
-    return getattr(_current_source, "value", None) or "python"
+def _source(item: Any = None) -> str:
+    """Where a registration comes from: the entry point being loaded, else the item's module
+    (nasx itself, an installed distribution, or plain Python code)."""
+    current = getattr(_current_source, "value", None)
+    if current:
+        return current
+    obj = getattr(item, "fn", None) or item
+    module = getattr(obj, "__module__", None) or ""
+    top = module.split(".")[0]
+    if top == "nasx":
+        return "nasx"
+    if top:
+        try:
+            dists = md.packages_distributions().get(top)
+        except Exception:  # pragma: no cover
+            dists = None
+        if dists:
+            return f"plugin {dists[0]}"
+        return f"python ({module})"
+    return "python"
 
 
 @contextlib.contextmanager
@@ -111,7 +129,7 @@ class Registry(Generic[T]):
             )
         with self._lock:
             if name in self._items and not replace:
-                if self._sources.get(name) == _source():
+                if self._sources.get(name) == _source(item):
                     # the same module imported twice (e.g. by path and by entry point)
                     self._items[name] = item
                     return item
@@ -120,7 +138,7 @@ class Registry(Generic[T]):
                     "pass replace=True to override it"
                 )
             self._items[name] = item
-            self._sources[name] = _source()
+            self._sources[name] = _source(item)
         return item
 
     def remove(self, name: str) -> None:

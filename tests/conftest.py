@@ -12,6 +12,13 @@ from pathlib import Path
 
 import pytest
 
+try:  # two cores shared by the whole suite: one torch thread is fastest and deterministic
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - strategies are testable without torch
+    pass
+
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,0 +1,1 @@
+"""Example nasx plugin distribution."""

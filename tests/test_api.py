@@ -1,0 +1,80 @@
+"""The Python API: every search can be scripted."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+import nasx
+import nasx.testing  # noqa: F401  (toy space + oracle)
+from nasx.data import draw_batch, synthetic_dataset
+from nasx.errors import BudgetError
+from nasx.events import Evaluated, RunFinished, RunStarted
+
+OPTS = {"C": 8, "N": 1, "input_size": 8}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = synthetic_dataset(num_classes=4, n_per_class=8, size=8)
+    return draw_batch(ds, 16, 0)
+
+
+def test_search_events_and_result(batch):
+    events = []
+    r = nasx.search(space="nasbench201", proxy="gradalign-i", strategy="random", budget=3,
+                    data=batch, seed=1, store=False, space_opts=OPTS, on_event=events.append)
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    ev = [e for e in events if isinstance(e, Evaluated)]
+    assert [e.n_evaluated for e in ev] == [1, 2, 3]
+    assert r.evaluated == 3 and r.best is not None and math.isfinite(r.score)
+    assert str(r.best) == r.top[0][0]
+    assert r.data_fingerprint == batch.fingerprint
+
+
+def test_search_with_oracle_finds_toy_optimum(batch):
+    r = nasx.search(space="toy", proxy="toy-oracle", strategy="random", budget=81, data=batch,
+                    store=False, space_opts={"length": 4, "choices": 3})
+    assert str(r.best) == "2-2-2-2" and r.stopped_by in ("budget", "exhausted")
+
+
+def test_search_requires_budget(batch):
+    with pytest.raises(BudgetError):
+        nasx.search(space="toy", proxy="toy-oracle", data=batch, store=False)
+
+
+def test_exhausting_a_finite_space(batch):
+    r = nasx.search(space="toy", proxy="toy-oracle", budget=100, data=batch, store=False,
+                    space_opts={"length": 2, "choices": 2})
+    assert r.evaluated == 4 and r.stopped_by == "exhausted"
+
+
+def test_score_api(batch):
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    one = nasx.score(cell, space="nasbench201", proxy="gradalign-i", data=batch, space_opts=OPTS)
+    many = nasx.score([cell], space="nasbench201", proxy=["gradalign-i", "gradalign-ii"],
+                      data=batch, space_opts=OPTS)
+    assert one.ok and one.value == many[0].value
+    assert many[1].proxy == "gradalign-ii"
+
+
+def test_custom_proxy_in_search(batch):
+    @nasx.register_proxy("t-width", higher_is_better=True, needs=["none"], replace=True)
+    def width(model, batch, ctx):
+        return float(sum(p.numel() for p in model.parameters()))
+
+    r = nasx.search(space="toy", proxy="t-width", budget=81, data=batch, store=False)
+    assert str(r.best) == "2-2-2-2"
+    nasx.registry.proxies.remove("t-width")
+
+
+def test_evaluate_api(batch):
+    space = nasx.api.make_space("toy")
+    truth = [(a.text, space.fitness(a)) for a in space.enumerate()]
+    rep = nasx.evaluate("toy", "toy-oracle", truth, sample=20, data=batch, store=False)
+    m = rep.metrics["toy-oracle"]
+    assert m["kendall"] == pytest.approx(1.0) and m["n"] == 20 and m["failed"] == 0
