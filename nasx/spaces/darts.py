@@ -1,0 +1,608 @@
+"""The DARTS cell search space (also the cell space of NAS-Bench-301).
+
+DARTS (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019) searches a
+normal and a reduction cell. A cell has two input nodes (0 and 1: the outputs of the two previous
+cells) and four intermediate nodes 2..5. Node ``j`` sums two ops, each applied to an earlier node
+``i < j``; the cell output concatenates nodes 2, 3, 4, 5. The selectable ops are
+``max_pool_3x3, avg_pool_3x3, skip_connect, sep_conv_3x3, sep_conv_5x5, dil_conv_3x3,
+dil_conv_5x5`` (DARTS's ``PRIMITIVES`` less ``none``, which only the supernet uses).
+
+Inputs of a node are two *distinct* earlier nodes. That is how DARTS derives a genotype
+(``model_search.py`` ``genotype()`` keeps the two strongest *edges* into each node, one op per
+edge) and how NAS-Bench-301's configuration space is defined (``inputs_node_normal_3`` is one of
+``0_1, 0_2, 1_2``); the published DARTS genotypes have distinct inputs too. Hence each cell has
+``1 * 3 * 6 * 10 = 180`` wirings and ``7**8`` op choices (about 1.0e9 cells, 1.1e18 pairs).
+
+Notation: the ``Genotype(...)`` string of the DARTS code base (``cnn/genotypes.py``)::
+
+    Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
+             reduce=[('max_pool_3x3', 0), ...], reduce_concat=[2, 3, 4, 5])
+
+Parsing accepts keyword or positional fields, any whitespace, lists or tuples,
+``range(2, 6)`` for the concat lists, and the same fields as a JSON object
+(``{"normal": [["sep_conv_3x3", 0], ...], ...}``). The two ops of a node may be listed in either
+order: the sum is symmetric, so the canonical form (``str(arch)``, the arch key) lists them by
+input node (then op name). Networks are built in canonical order, so a genotype written in
+another order gets the same network but a different (equally distributed) initialisation than
+in the DARTS code for the same torch seed.
+
+Network: DARTS ``cnn/model.py`` ``NetworkCIFAR`` and ``cnn/operations.py`` (see
+:mod:`nasx.spaces._cell_ops`). Options ``C`` (initial channels) and ``layers`` (cells), defaults
+16 and 8: the size DARTS searches with, used here for proxy scoring. DARTS *evaluates* with
+``C=36, layers=20`` (plus an auxiliary head and drop-path for training): DARTS-V2 then has
+3,349,342 parameters without the auxiliary head (CIFAR-10), the "3.3M" of the paper (checked in
+the tests). ``affine=False`` removes the affine parameters of the BatchNorms inside cell ops, as
+in DARTS's search network and in NASLib's NAS-Bench-301 network, which is ``NetworkCIFAR`` with
+``C=32, layers=8``, no auxiliary head in the counted model, and non-affine cell-op BatchNorms
+(``naslib/search_spaces/nasbench301/graph.py``; NASLib also puts a non-affine BatchNorm after
+each pooling op, which adds no parameters and is not reproduced here). Drop-path is not
+implemented (untrained networks are scored with it off). The auxiliary head, when built
+(``auxiliary=True``), is never evaluated: ``forward`` returns the logits only.
+
+Pruning support: 28 edges ``(cell, i, j)`` (``cell`` is ``"normal"`` or ``"reduce"``, 14 each,
+``0 <= i < j``, ``2 <= j <= 5``), each with the 8 candidate ops including ``none``. The supernet
+sums the ops of each edge (no architecture weights) and each node sums all its incoming edges,
+as a DARTS ``MixedOp`` with equal unit weights; it adds no BatchNorm after pooling ops (DARTS's
+search network does), so a supernet with one op per genotype edge and ``none`` elsewhere *is*
+the genotype's network (same parameters in the same order). :meth:`DartsSpace.from_op_sets`
+derives a genotype from single-op edges: in each node, the edges whose op is not ``none`` are
+the candidates; with ``edge_scores`` the two of highest score are kept (ties: lower input node),
+as DARTS keeps the two strongest edges and TE-NAS prunes edges by their proxy score after its
+op pruning; without scores every node must have exactly two edges that are not ``none``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..arch import Arch
+from ..errors import ConfigError, InvalidArchError
+from ..registry import spaces as _spaces
+from .base import SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "CANDIDATE_OPS",
+    "CELLS",
+    "DARTS_V1",
+    "DARTS_V2",
+    "OPS",
+    "DartsSpace",
+    "Genotype",
+    "canonical_pairs",
+    "format_genotype",
+    "genotype_to_json",
+    "parse_genotype",
+]
+
+#: selectable ops, in DARTS's PRIMITIVES order
+OPS: tuple[str, ...] = (
+    "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+)
+#: ops of a supernet edge (DARTS PRIMITIVES, ``none`` included)
+CANDIDATE_OPS: tuple[str, ...] = ("none", *OPS)
+#: the two searched cells
+CELLS: tuple[str, str] = ("normal", "reduce")
+_STEPS = 4
+
+DARTS_V1 = (
+    "Genotype(normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 0), "
+    "('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('skip_connect', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])"
+)
+"""DARTS (first order) from ``quark0/darts`` ``cnn/genotypes.py``."""
+DARTS_V2 = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
+)
+"""DARTS (second order), the genotype the DARTS paper reports, from ``cnn/genotypes.py``."""
+
+#: a parsed genotype: (normal pairs, normal concat, reduce pairs, reduce concat);
+#: pairs are ``(op, input)`` tuples, two per intermediate node
+Genotype = tuple[
+    tuple[tuple[str, int], ...], tuple[int, ...], tuple[tuple[str, int], ...], tuple[int, ...]
+]
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_FORMAT_HINT = (
+    "expected \"Genotype(normal=[('op', i), ...], normal_concat=[...], reduce=[...], "
+    "reduce_concat=[...])\" or the same fields as a JSON object"
+)
+
+
+# -- notation ----------------------------------------------------------------------------------
+def _invalid(text: object, problem: str, what: str = "DARTS genotype") -> InvalidArchError:
+    shown = text if not isinstance(text, str) or len(text) < 300 else text[:300] + "..."
+    return InvalidArchError(f"invalid {what} {shown!r}: {problem}; {_FORMAT_HINT}")
+
+
+def _literal(node: ast.AST) -> Any:
+    """Evaluate a literal (lists, tuples, str, int, ``range(a, b[, c])``) without ``eval``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)) \
+            and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _literal(node.operand)
+        if isinstance(value, int):
+            return -value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("range", "list", "tuple") and not node.keywords):
+        args = [_literal(a) for a in node.args]
+        if node.func.id == "range" and 1 <= len(args) <= 3 \
+                and all(isinstance(a, int) for a in args):
+            return list(range(*args))
+        if node.func.id != "range" and len(args) == 1 and isinstance(args[0], list):
+            return args[0]
+    raise ValueError(ast.dump(node) if hasattr(ast, "dump") else "unsupported")
+
+
+def _fields_of_text(text: str) -> dict[str, Any]:
+    """The four raw genotype fields of a ``Genotype(...)`` string or a JSON object."""
+    body = text.strip()
+    if body.startswith("{"):
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise ValueError("the JSON value is not an object")
+        return obj
+    try:
+        tree = ast.parse(body, mode="eval")
+    except SyntaxError:
+        raise ValueError("it is not a Genotype(...) expression") from None
+    call = tree.body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id == "Genotype"):
+        raise ValueError("it is not a Genotype(...) expression")
+    fields: dict[str, Any] = {}
+    if len(call.args) > len(_FIELDS):
+        raise ValueError(f"Genotype takes {len(_FIELDS)} fields, got {len(call.args)}")
+    try:
+        for name, arg in zip(_FIELDS, call.args):
+            fields[name] = _literal(arg)
+        for kw in call.keywords:
+            if kw.arg is None:
+                raise ValueError("'**' is not allowed")
+            if kw.arg in fields:
+                raise ValueError(f"field {kw.arg!r} given twice")
+            fields[kw.arg] = _literal(kw.value)
+    except ValueError as exc:
+        if "given twice" in str(exc) or "not allowed" in str(exc):
+            raise
+        raise ValueError("fields must be literal lists of ('op', input) pairs and of "
+                         "node numbers (or range(a, b))") from None
+    return fields
+
+
+def _cell_pairs(raw: Any, cell: str, num_nodes: int) -> tuple[tuple[str, int], ...]:
+    if not isinstance(raw, (list, tuple)):
+        raise TypeError(f"{cell} must be a list of ('op', input) pairs")
+    if len(raw) != 2 * num_nodes:
+        raise ValueError(
+            f"{cell} has {len(raw)} (op, input) pairs; a cell of {num_nodes} intermediate "
+            f"nodes needs {2 * num_nodes}"
+        )
+    pairs = []
+    for k, item in enumerate(raw):
+        if (not isinstance(item, (list, tuple)) or len(item) != 2
+                or not isinstance(item[0], str) or isinstance(item[1], bool)
+                or not isinstance(item[1], int)):
+            raise ValueError(f"{cell}[{k}] = {item!r} is not an ('op', input) pair")
+        node = 2 + k // 2
+        if not 0 <= item[1] < node:
+            raise ValueError(
+                f"{cell}: node {node} cannot take input {item[1]} (only 0..{node - 1})"
+            )
+        pairs.append((item[0], int(item[1])))
+    return tuple(pairs)
+
+
+def _concat(raw: Any, name: str) -> tuple[int, ...]:
+    if not isinstance(raw, (list, tuple)) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in raw
+    ):
+        raise TypeError(f"{name} must be a list of node numbers")
+    return tuple(int(i) for i in raw)
+
+
+def parse_genotype(text: Any, num_nodes: int = _STEPS) -> Genotype:
+    """The raw fields of a genotype (``Genotype(...)`` string, JSON text or mapping).
+
+    Only the syntax and the input ranges are checked here; ops, concat rules and canonical order
+    are the space's business.
+
+    Raises:
+        ValueError: with a message saying what is wrong.
+    """
+    if isinstance(text, dict):
+        fields = dict(text)
+    elif isinstance(text, str):
+        fields = _fields_of_text(text)
+    else:
+        raise TypeError(f"a genotype must be a string or a mapping, got {type(text).__name__}")
+    unknown = sorted(set(fields) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+    missing = [f for f in _FIELDS if f not in fields]
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(missing)}")
+    return (
+        _cell_pairs(fields["normal"], "normal", num_nodes),
+        _concat(fields["normal_concat"], "normal_concat"),
+        _cell_pairs(fields["reduce"], "reduce", num_nodes),
+        _concat(fields["reduce_concat"], "reduce_concat"),
+    )
+
+
+def format_genotype(geno: Genotype) -> str:
+    """The ``Genotype(...)`` string (Python ``repr`` style, as DARTS prints genotypes)."""
+    def pairs(ps: Sequence[tuple[str, int]]) -> str:
+        return "[" + ", ".join(f"('{op}', {i})" for op, i in ps) + "]"
+
+    def nodes(ns: Sequence[int]) -> str:
+        return "[" + ", ".join(str(n) for n in ns) + "]"
+
+    normal, normal_concat, reduce, reduce_concat = geno
+    return (f"Genotype(normal={pairs(normal)}, normal_concat={nodes(normal_concat)}, "
+            f"reduce={pairs(reduce)}, reduce_concat={nodes(reduce_concat)})")
+
+
+def genotype_to_json(geno: Genotype) -> dict[str, Any]:
+    """The genotype as a JSON object (the layout of the NDS and NAS-Bench-301 files)."""
+    normal, normal_concat, reduce, reduce_concat = geno
+    return {
+        "normal": [[op, i] for op, i in normal],
+        "normal_concat": list(normal_concat),
+        "reduce": [[op, i] for op, i in reduce],
+        "reduce_concat": list(reduce_concat),
+    }
+
+
+def canonical_pairs(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """The two pairs of every node sorted by (input node, op name)."""
+    out: list[tuple[str, int]] = []
+    for k in range(0, len(pairs), 2):
+        a, b = pairs[k], pairs[k + 1]
+        out.extend(sorted((a, b), key=lambda p: (p[1], p[0])))
+    return tuple(out)
+
+
+# -- the space ---------------------------------------------------------------------------------
+class DartsSpace(SearchSpace):
+    """The DARTS space: a normal and a reduction cell of 4 nodes, 2 distinct inputs each.
+
+    Options:
+        C: initial channels (16; DARTS's evaluation network uses 36).
+        layers: number of cells (8; DARTS's evaluation network uses 20).
+        auxiliary: also build DARTS's auxiliary head (never evaluated; parameters only).
+        affine: affine BatchNorms inside the cell ops (True, as DARTS's evaluation network).
+        input_size: height and width of the input images (32; a multiple of 4).
+
+    Example:
+        >>> import numpy as np
+        >>> space = DartsSpace(C=8, layers=3, input_size=8)
+        >>> a = space.parse(DARTS_V2)
+        >>> space.parse(str(a)) == a, len(space.edges())
+        (True, 28)
+        >>> b = space.mutate(a, np.random.default_rng(0))
+        >>> b != a and space.parse(str(b)) == b
+        True
+    """
+
+    name = "darts"
+    options: dict[str, tuple[type, Any, str]] = {  # noqa: RUF012 (declared so by the base)
+        "C": (int, 16, "initial channels (DARTS evaluation: 36)"),
+        "layers": (int, 8, ("number of cells; reductions at layers//3 and 2*layers//3 "
+                            "(DARTS evaluation: 20)")),
+        "auxiliary": (bool, False, "build the auxiliary head too (parameters only)"),
+        "affine": (bool, True, ("affine BatchNorms in cell ops (False: DARTS search / NASLib "
+                                "NAS-Bench-301 network)")),
+        "input_size": (int, 32, "height and width of the input images (multiple of 4)"),
+    }
+    #: ops a genotype may use
+    ops: tuple[str, ...] = OPS
+    #: whether the two inputs of a node must differ
+    distinct_inputs: bool = True
+    what = "DARTS genotype"
+
+    def __init__(self, **opts: Any) -> None:
+        super().__init__(**opts)
+        for key, low in (("C", 1), ("layers", 1), ("input_size", 4)):
+            if self.opts[key] < low:
+                raise ConfigError(f"{self.name}: option {key} must be >= {low}, "
+                                  f"got {self.opts[key]}")
+        if self.opts["input_size"] % 4:
+            raise ConfigError(f"{self.name}: option input_size must be a multiple of 4 "
+                              f"(two stride-2 reductions), got {self.opts['input_size']}")
+        size = self.opts["input_size"]
+        self.input_shape = (3, size, size)
+
+    # -- notation -----------------------------------------------------------------------------
+    def _validate(self, geno: Genotype, text: object) -> Genotype:
+        normal, normal_concat, reduce, reduce_concat = geno
+        full = tuple(range(2, 2 + _STEPS))
+        for cell, pairs, concat in (("normal", normal, normal_concat),
+                                    ("reduce", reduce, reduce_concat)):
+            for op, _ in pairs:
+                if op not in self.ops:
+                    close = difflib.get_close_matches(op, self.ops, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    extra = " ('none' is not selectable)" if op == "none" else ""
+                    raise _invalid(text, f"unknown op {op!r} in {cell}{hint}{extra}; ops are "
+                                   f"{', '.join(self.ops)}", self.what)
+            for k in range(0, len(pairs), 2):
+                if pairs[k][1] == pairs[k + 1][1]:
+                    raise _invalid(text, f"node {2 + k // 2} of the {cell} cell takes input "
+                                   f"{pairs[k][1]} twice (a node's two inputs must differ)",
+                                   self.what)
+            if tuple(sorted(concat)) != full or len(set(concat)) != len(concat):
+                raise _invalid(text, f"{cell}_concat must be [2, 3, 4, 5], got "
+                               f"{list(concat)}", self.what)
+        return (canonical_pairs(normal), full, canonical_pairs(reduce), full)
+
+    def _geno(self, text: Any) -> Genotype:
+        try:
+            raw = parse_genotype(text)
+        except (ValueError, TypeError) as exc:
+            raise _invalid(text, str(exc), self.what) from None
+        return self._validate(raw, text)
+
+    def parse(self, text: str) -> Arch:
+        """Parse a ``Genotype(...)`` string or a JSON object text into an :class:`Arch`.
+
+        Raises:
+            InvalidArchError: the text is malformed or not in the space; the message says why.
+        """
+        if not isinstance(text, str):
+            raise InvalidArchError(
+                f"a DARTS architecture must be given as a string, got {type(text).__name__}; "
+                + _FORMAT_HINT
+            )
+        return self._arch(self._geno(text))
+
+    def to_json(self, arch: Arch) -> dict[str, Any]:
+        """The genotype as a JSON object ``{"normal": [[op, i], ...], "normal_concat": ...}``."""
+        return genotype_to_json(self._spec(arch))
+
+    def from_json(self, obj: Any) -> Arch:
+        """Inverse of :meth:`to_json` (a ``Genotype(...)`` string is accepted too)."""
+        if isinstance(obj, str):
+            return self.parse(obj)
+        if not isinstance(obj, dict):
+            raise InvalidArchError(f"a DARTS genotype JSON must be an object, got "
+                                   f"{type(obj).__name__}; " + _FORMAT_HINT)
+        return self._arch(self._geno(obj))
+
+    def _arch(self, geno: Genotype) -> Arch:
+        text = format_genotype(geno)
+        return Arch(space=self.name, key=text, text=text, spec=geno)
+
+    def _spec(self, arch: Arch | str) -> Genotype:
+        arch = self.check(arch if isinstance(arch, Arch) else self.parse(arch))
+        spec = arch.spec
+        if isinstance(spec, tuple) and len(spec) == 4:
+            try:
+                if format_genotype(spec) == arch.key and self._validate(spec, arch.text) == spec:
+                    return spec
+            except (InvalidArchError, TypeError, ValueError, IndexError):
+                pass
+        return self._geno(arch.text)
+
+    # -- sampling -----------------------------------------------------------------------------
+    def _sample_cell(self, rng: np.random.Generator) -> tuple[tuple[str, int], ...]:
+        pairs: list[tuple[str, int]] = []
+        for j in range(2, 2 + _STEPS):
+            inputs = rng.choice(j, size=2, replace=False)
+            ops = rng.integers(0, len(self.ops), size=2)
+            pairs.extend((self.ops[int(o)], int(i)) for o, i in zip(ops, inputs))
+        return canonical_pairs(pairs)
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """Uniform over the space: per node, an unordered pair of distinct inputs and two ops."""
+        full = tuple(range(2, 2 + _STEPS))
+        normal = self._sample_cell(rng)
+        reduce = self._sample_cell(rng)
+        return self._arch((normal, full, reduce, full))
+
+    def _moves(self, geno: Genotype) -> list[tuple[int, int, str, Any]]:
+        """Every elementary change: (cell 0/2, slot, 'op'|'input', new value)."""
+        moves: list[tuple[int, int, str, Any]] = []
+        for c in (0, 2):
+            pairs = geno[c]
+            for k, (op, i) in enumerate(pairs):
+                moves.extend((c, k, "op", o) for o in self.ops if o != op)
+            for k, (_, i) in enumerate(pairs):
+                node = 2 + k // 2
+                other = pairs[k ^ 1][1]
+                moves.extend((c, k, "input", n) for n in range(node) if n not in (i, other))
+        return moves
+
+    def _apply(self, geno: Genotype, move: tuple[int, int, str, Any]) -> Arch:
+        c, k, kind, value = move
+        pairs = list(geno[c])
+        op, i = pairs[k]
+        pairs[k] = (value, i) if kind == "op" else (op, int(value))
+        new = list(geno)
+        new[c] = canonical_pairs(pairs)
+        return self._arch(tuple(new))  # type: ignore[arg-type]
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Change one op, or rewire one input, of one cell (uniform over :meth:`neighbors`'s
+        elementary changes; the result is always a valid, different genotype)."""
+        geno = self._spec(arch)
+        moves = self._moves(geno)
+        return self._apply(geno, moves[int(rng.integers(0, len(moves)))])
+
+    def neighbors(self, arch: Arch) -> list[Arch]:
+        """Every genotype one op change or one input rewiring away (120 for ``darts``)."""
+        geno = self._spec(arch)
+        out: dict[Arch, None] = {}
+        for move in self._moves(geno):
+            out.setdefault(self._apply(geno, move), None)
+        out.pop(self._arch(geno), None)
+        return list(out)
+
+    # -- networks -----------------------------------------------------------------------------
+    def _check_classes(self, num_classes: int) -> None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
+
+    def build(self, arch: Arch, num_classes: int) -> nn.Module:
+        """DARTS's ``NetworkCIFAR`` for ``arch``, freshly initialised (the caller seeds torch).
+
+        ``forward`` returns the logits (DARTS returns ``(logits, logits_aux)``).
+        """
+        geno = self._spec(arch)
+        self._check_classes(num_classes)
+        from . import _cell_ops as ops
+
+        affine = self.opts["affine"]
+        cells = {False: (tuple(op for op, _ in geno[0]), tuple(i for _, i in geno[0]), geno[1]),
+                 True: (tuple(op for op, _ in geno[2]), tuple(i for _, i in geno[2]), geno[3])}
+
+        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
+                      reduction_prev: bool) -> nn.Module:
+            return ops.Cell(cells[reduction], c_pp, c_p, c, reduction, reduction_prev, affine)
+
+        return ops.NetworkCIFAR(self.opts["C"], num_classes, self.opts["layers"], make_cell,
+                                auxiliary=self.opts["auxiliary"])
+
+    # -- pruning support ----------------------------------------------------------------------
+    def edges(self) -> list[tuple[str, int, int]]:
+        """The 28 edges ``(cell, i, j)``: normal cell first, node-major (``j``), then ``i``."""
+        return [(cell, i, j) for cell in CELLS for j in range(2, 2 + _STEPS) for i in range(j)]
+
+    def candidate_ops(self, edge: tuple[str, int, int]) -> list[str]:
+        """The 8 ops of every edge (DARTS PRIMITIVES, ``none`` first)."""
+        self._edge_index(edge)
+        return list(CANDIDATE_OPS)
+
+    def _edge_index(self, edge: object) -> int:
+        table = {e: k for k, e in enumerate(self.edges())}
+        try:
+            k = table.get(tuple(edge)) if isinstance(edge, (tuple, list)) else None  # type: ignore[arg-type]
+        except TypeError:
+            k = None
+        if k is None:
+            raise InvalidArchError(
+                f"unknown DARTS edge {edge!r}; edges are (cell, i, j) with cell 'normal' or "
+                "'reduce', 2 <= j <= 5 and 0 <= i < j"
+            )
+        return k
+
+    def _op_sets(self, op_sets: dict[Any, Sequence[str]]) -> list[tuple[str, ...]]:
+        if not isinstance(op_sets, dict):
+            raise InvalidArchError(
+                f"op_sets must be a dict edge -> ops, got {type(op_sets).__name__}"
+            )
+        edges = self.edges()
+        sets: list[tuple[str, ...] | None] = [None] * len(edges)
+        for edge, names in op_sets.items():
+            k = self._edge_index(edge)
+            if isinstance(names, str) or not isinstance(names, (list, tuple, set, frozenset)):
+                raise InvalidArchError(
+                    f"ops of edge {edge} must be a sequence of op names, got {names!r}"
+                )
+            unknown = [n for n in names if n not in CANDIDATE_OPS]
+            if unknown:
+                raise InvalidArchError(f"unknown op(s) {unknown} on edge {edge}; ops are "
+                                       f"{', '.join(CANDIDATE_OPS)}")
+            sets[k] = tuple(n for n in CANDIDATE_OPS if n in set(names))
+        missing = [edges[k] for k, s in enumerate(sets) if s is None]
+        if missing:
+            raise InvalidArchError(
+                f"op_sets has no entry for edge(s) {', '.join(map(str, missing))}"
+            )
+        return [s for s in sets if s is not None]
+
+    def build_supernet(self, op_sets: dict[Any, Sequence[str]], num_classes: int, *,
+                       combine: str = "sum") -> nn.Module:
+        """The network whose cell edges carry all the ops of ``op_sets[edge]``, summed.
+
+        Each node sums all its incoming edges (a DARTS ``MixedOp`` with unit weights;
+        ``combine="mean"`` averages the ops of an edge instead). ``none`` and empty edges give
+        zeros. Ops of one edge are built in :data:`CANDIDATE_OPS` order.
+        """
+        if combine not in ("sum", "mean"):
+            raise ConfigError(f"combine must be 'sum' or 'mean', got {combine!r}")
+        sets = self._op_sets(op_sets)
+        self._check_classes(num_classes)
+        from . import _cell_ops as ops
+
+        n = len(sets) // 2
+        per_cell = {False: sets[:n], True: sets[n:]}
+        affine = self.opts["affine"]
+
+        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
+                      reduction_prev: bool) -> nn.Module:
+            return ops.MixedCell(per_cell[reduction], _STEPS, c_pp, c_p, c, reduction,
+                                 reduction_prev, affine, mean=combine == "mean")
+
+        return ops.NetworkCIFAR(self.opts["C"], num_classes, self.opts["layers"], make_cell,
+                                auxiliary=self.opts["auxiliary"])
+
+    def from_op_sets(self, op_sets: dict[Any, Sequence[str]], *,
+                     edge_scores: dict[Any, float] | None = None) -> Arch:
+        """The genotype of a pruned supernet whose edges have exactly one op left each.
+
+        In each node the edges whose op is not ``none`` are candidates. With ``edge_scores``
+        (edge -> strength, higher is stronger) the two strongest candidates are kept (ties: the
+        lower input node); without it every node must have exactly two candidates.
+
+        Raises:
+            InvalidArchError: an edge without exactly one op, a node with fewer than two
+                candidates, or (without scores) a node with more than two.
+        """
+        sets = self._op_sets(op_sets)
+        edges = self.edges()
+        bad = [f"{edges[k]}: {list(s)}" for k, s in enumerate(sets) if len(s) != 1]
+        if bad:
+            raise InvalidArchError("every edge must have exactly one op to derive a DARTS "
+                                   "genotype; not so for " + "; ".join(bad))
+        scores: dict[int, float] = {}
+        for edge, value in (edge_scores or {}).items():
+            scores[self._edge_index(edge)] = float(value)
+        cells = []
+        for c, cell in enumerate(CELLS):
+            pairs: list[tuple[str, int]] = []
+            for j in range(2, 2 + _STEPS):
+                cand = [k for k, (cl, i, jj) in enumerate(edges)
+                        if cl == cell and jj == j and sets[k][0] != "none"]
+                if len(cand) < 2:
+                    raise InvalidArchError(
+                        f"node {j} of the {cell} cell has {len(cand)} edge(s) whose op is not "
+                        "'none'; a DARTS node needs two"
+                    )
+                if len(cand) > 2:
+                    if edge_scores is None:
+                        raise InvalidArchError(
+                            f"node {j} of the {cell} cell has {len(cand)} edges whose op is not "
+                            "'none'; pass edge_scores to choose the two strongest"
+                        )
+                    missing = [edges[k] for k in cand if k not in scores]
+                    if missing:
+                        raise InvalidArchError(f"edge_scores has no score for {missing}")
+                    cand = sorted(cand, key=lambda k: (-scores[k], edges[k][1]))[:2]
+                pairs.extend((sets[k][0], edges[k][1]) for k in cand)
+            cells.append(canonical_pairs(pairs))
+        full = tuple(range(2, 2 + _STEPS))
+        return self._arch((cells[0], full, cells[1], full))
+
+
+_spaces.add("darts", DartsSpace)
