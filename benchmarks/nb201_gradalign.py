@@ -47,7 +47,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     import nasx
     from nasx.api import make_batch, make_space
-    from nasx.evaluate import rank_metrics, read_truth
+    from nasx.evaluation import rank_metrics, read_truth
     from nasx.scoring import Scorer
 
     root = Path(args.data_root)

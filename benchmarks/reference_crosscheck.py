@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nasx.data import ProbeBatch, draw_batch, load_dataset  # noqa: E402
-from nasx.evaluate import rank_metrics  # noqa: E402
+from nasx.evaluation import rank_metrics  # noqa: E402
 from nasx.population import rank_sum  # noqa: E402
 from nasx.proxies.base import ScoreContext, get_proxy  # noqa: E402
 from nasx.spaces.nasbench201 import NASBench201  # noqa: E402

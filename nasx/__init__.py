@@ -85,8 +85,8 @@ def score(*args: Any, **kwargs: Any):
 
 
 def evaluate(*args: Any, **kwargs: Any):
-    """See :func:`nasx.evaluate.evaluate`."""
-    from .evaluate import evaluate as _evaluate
+    """See :func:`nasx.evaluation.evaluate`."""
+    from .evaluation import evaluate as _evaluate
 
     return _evaluate(*args, **kwargs)
 

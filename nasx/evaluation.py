@@ -1,18 +1,36 @@
 """How well does a proxy rank architectures? Rank correlation against ground truth.
 
 :func:`evaluate` samples architectures from a ground-truth CSV (an arch column in the space's
-notation and an accuracy column), scores them with one or more proxies on one probe batch (proxies
-scored together share work such as per-sample gradients), and reports per proxy:
+notation and an accuracy column), scores them with one or more proxies on one probe batch, and
+reports per proxy the metrics of :func:`rank_metrics`. All proxies are scored on one architecture
+together, from the same initial weights and with one shared ``ctx.cache``, so proxies that need
+the same intermediate result (GradAlign-I and -II: the per-sample gradients) compute it once.
+Population proxies (TE-NAS) are combined over the evaluated sample.
 
-* Kendall tau (tau-b) and Spearman rho between the oriented score and the accuracy, and Pearson r;
-* precision of the top-k% (k = 1, 5, 10): the share of the proxy's top-k% that are in the true
-  top-k%;
-* the accuracy of the top-ranked architecture and its rank by accuracy among those sampled;
-* the number of failures. Failed scores (exceptions, NaN/inf) rank last, tied; Pearson uses the
-  successful ones only.
+Metric definitions (n = number of sampled architectures; the *oriented* score is the raw score,
+negated when the proxy declares ``higher_is_better=False``):
+
+* ``kendall``: Kendall tau-b (``scipy.stats.kendalltau``, tie-corrected) between oriented score
+  and accuracy, over all n architectures; failed scores (exceptions, NaN/inf) rank last, tied
+  with each other (so a proxy is not rewarded for failing on hard cases).
+* ``spearman``: Spearman rho over the same ranking. ``pearson``: Pearson r between the oriented
+  score and the accuracy over the successful architectures only (failures have no value).
+* ``precision_top{k}`` (k = 1, 5, 10): with ``m = max(1, floor(n k / 100 + 1/2))``, the share of
+  the proxy's m best architectures whose accuracy is at least the m-th best accuracy of the
+  sample (ties in accuracy at that threshold count as inside; ties in score at the proxy's
+  boundary are broken by sample order).
+* ``top1_acc``: the accuracy of the architecture the proxy ranks first (ties in score: the first
+  in sample order; ``top1_ties`` says how many shared the best score); ``top1_rank``: its rank by
+  accuracy among the sampled (1 = the best; ties count in its favour); ``best_acc``: the best
+  accuracy in the sample. All failed: these are NaN.
+* ``failed``: architectures whose score failed (summed over initialisation seeds); ``errors``: up
+  to three distinct error messages; ``seconds``: mean scoring time per architecture (for the
+  first proxy of an architecture it includes building the network; a proxy that reuses a shared
+  result is correspondingly cheap).
 
 With ``init_seeds=K`` everything is repeated with K weight initialisations (seeds ``seed`` ..
-``seed+K-1``) and each metric is reported as mean and standard deviation.
+``seed+K-1``) on the same sample and probe batch, and each metric is reported as the mean over
+seeds with its sample standard deviation (``<metric>_std``, ddof=1).
 """
 
 from __future__ import annotations
@@ -20,9 +38,11 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -35,15 +55,25 @@ from .executors import Executor, get_executor
 from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec
 
-__all__ = ["evaluate", "EvalReport", "rank_metrics", "read_truth", "TOPK_PERCENTS"]
+__all__ = ["TOPK_PERCENTS", "EvalReport", "evaluate", "rank_metrics", "read_truth"]
 
 TOPK_PERCENTS = (1, 5, 10)
+
+#: metrics that are not averaged over initialisation seeds
+_COUNT_KEYS = ("n", "failed")
 
 
 def read_truth(
     path: str | os.PathLike[str], space: Any, arch_col: str = "arch", acc_col: str = "accuracy"
 ) -> list[tuple[Arch, float]]:
-    """Read (arch, accuracy) pairs from a CSV; arch strings are parsed by ``space``."""
+    """Read (arch, accuracy) pairs from a CSV; arch strings are parsed by ``space``.
+
+    Rows with an empty accuracy are skipped; a non-numeric or non-finite accuracy, an arch that
+    does not parse, or a missing column is an error naming the file and line.
+
+    Example:
+        >>> pairs = read_truth("accuracies.csv", space, acc_col="cifar10_test")  # doctest: +SKIP
+    """
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"ground-truth file {str(path)!r} not found")
@@ -59,30 +89,53 @@ def read_truth(
             if acc is None or acc.strip() == "":
                 continue
             try:
+                value = float(acc)
+            except ValueError:
+                raise DataError(f"{p.name} line {lineno}: accuracy {acc!r} is not a number") \
+                    from None
+            if not math.isfinite(value):
+                raise DataError(f"{p.name} line {lineno}: accuracy {acc!r} is not finite")
+            try:
                 arch = space.parse(text)
             except InvalidArchError as exc:
                 raise InvalidArchError(f"{p.name} line {lineno}: {exc}") from None
-            try:
-                out.append((arch, float(acc)))
-            except ValueError:
-                raise DataError(f"{p.name} line {lineno}: accuracy {acc!r} is not a number")
+            out.append((arch, value))
     if not out:
         raise DataError(f"{p.name}: no rows with an accuracy in column {acc_col!r}")
     return out
 
 
-def rank_metrics(values: Sequence[float], acc: Sequence[float],
+def _topk_size(n: int, k: float) -> int:
+    return max(1, math.floor(n * k / 100.0 + 0.5))
+
+
+def rank_metrics(values: Sequence[float | None], acc: Sequence[float],
                  higher_is_better: bool = True) -> dict[str, Any]:
-    """Rank-correlation metrics of raw proxy ``values`` (NaN = failed) against ``acc``."""
-    v = np.asarray(values, dtype=np.float64)
+    """Rank-correlation metrics of raw proxy ``values`` against ``acc`` (module docstring).
+
+    Args:
+        values: raw scores, one per architecture; None, NaN or inf mark a failed score.
+        acc: ground-truth accuracies (finite), same order.
+        higher_is_better: the proxy's orientation.
+
+    Example:
+        >>> m = rank_metrics([3.0, 1.0, 2.0], [90.0, 80.0, 85.0])
+        >>> m["kendall"], m["top1_acc"], m["top1_rank"]
+        (1.0, 90.0, 1)
+    """
+    v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
     a = np.asarray(acc, dtype=np.float64)
+    if v.shape != a.shape or v.ndim != 1:
+        raise ConfigError(f"values and accuracies differ in shape: {v.shape} vs {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise DataError("accuracies must be finite")
     n = len(v)
     ok = np.isfinite(v)
     o = np.where(ok, v if higher_is_better else -v, np.nan)
     if ok.any():
-        low = np.nanmin(o)
-        span = (np.nanmax(o) - low) or 1.0
-        o = np.where(ok, o, low - span)  # failures rank last, tied
+        low = float(np.nanmin(o))
+        span = (float(np.nanmax(o)) - low) or 1.0
+        o = np.where(ok, o, low - span)  # failures rank last, tied with each other
     else:
         o = np.zeros(n)
     out: dict[str, Any] = {"n": int(n), "failed": int((~ok).sum())}
@@ -96,60 +149,110 @@ def rank_metrics(values: Sequence[float], acc: Sequence[float],
         out["pearson"] = float(stats.pearsonr(sign * v[ok], a[ok]).statistic)
     else:
         out["pearson"] = float("nan")
-    order = np.lexsort((np.arange(n), -o))  # best first, ties by position
-    true_order = np.argsort(-a, kind="stable")
+    order = np.lexsort((np.arange(n), -o))  # best first, ties by sample position
+    acc_desc = np.sort(a)[::-1]
     for k in TOPK_PERCENTS:
-        m = max(1, int(round(n * k / 100)))
-        out[f"precision_top{k}"] = float(len(set(order[:m]) & set(true_order[:m])) / m)
-    if n:
+        if not ok.any() or n == 0:
+            out[f"precision_top{k}"] = float("nan")
+            continue
+        m = _topk_size(n, k)
+        threshold = acc_desc[m - 1]
+        out[f"precision_top{k}"] = float(np.mean(a[order[:m]] >= threshold))
+    if n and ok.any():
         best = int(order[0])
         out["top1_acc"] = float(a[best])
         out["top1_rank"] = int(1 + np.sum(a > a[best]))
-        out["best_acc"] = float(a.max())
+        out["top1_ties"] = int(np.sum(o == o[best]))
+    else:
+        out["top1_acc"] = out["top1_rank"] = float("nan")
+        out["top1_ties"] = 0
+    out["best_acc"] = float(a.max()) if n else float("nan")
     return out
+
+
+def _json_clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Mapping):
+        return {k: _json_clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        return _json_clean(x.item())
+    return x
 
 
 @dataclass(frozen=True)
 class EvalReport:
-    """Per-proxy metrics (``metrics[proxy]``), the rows scored, and the settings used."""
+    """Per-proxy metrics (``metrics[proxy]``), the rows scored, and the settings used.
+
+    Attributes:
+        metrics: per proxy, the metrics of :func:`rank_metrics` (mean and ``*_std`` over
+            initialisation seeds when there are several) plus ``higher_is_better``,
+            ``seconds`` and ``errors``.
+        rows: every ``(arch, proxy, score, accuracy, init_seed)``; score None = failed.
+        settings: what was evaluated and how (space, truth file and column, sample, seeds,
+            probe-data fingerprint, device, ...).
+        per_seed: per proxy, the metrics of each initialisation seed.
+    """
 
     metrics: Mapping[str, Mapping[str, Any]]
     rows: tuple[tuple[str, str, float | None, float, int], ...]  # arch, proxy, score, acc, seed
     settings: Mapping[str, Any] = field(default_factory=dict)
+    per_seed: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(x: Any) -> Any:
-            if isinstance(x, float) and not math.isfinite(x):
-                return None
-            if isinstance(x, dict):
-                return {k: clean(v) for k, v in x.items()}
-            return x
+        """JSON-ready: ``{proxy: metrics, ..., "settings": settings}`` (NaN -> None); with
+        several initialisation seeds each proxy also carries ``per_seed``."""
+        out: dict[str, Any] = {}
+        for p, m in self.metrics.items():
+            d = dict(m)
+            if len(self.per_seed.get(p, ())) > 1:
+                d["per_seed"] = [dict(s) for s in self.per_seed[p]]
+            out[p] = _json_clean(d)
+        out["settings"] = _json_clean(dict(self.settings))
+        return out
 
-        return {**{p: clean(dict(m)) for p, m in self.metrics.items()},
-                "settings": clean(dict(self.settings))}
+    def scores(self, proxy: str, init_seed: int | None = None
+               ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(archs, raw scores (NaN = failed), accuracies)`` of ``proxy`` for one
+        initialisation seed (default: the first)."""
+        if proxy not in self.metrics:
+            raise ConfigError(f"no proxy {proxy!r} in this report; it has {list(self.metrics)}")
+        seeds = [r[4] for r in self.rows if r[1] == proxy]
+        want = seeds[0] if init_seed is None and seeds else init_seed
+        sel = [r for r in self.rows if r[1] == proxy and r[4] == want]
+        archs = [r[0] for r in sel]
+        vals = np.array([np.nan if r[2] is None else r[2] for r in sel], dtype=np.float64)
+        accs = np.array([r[3] for r in sel], dtype=np.float64)
+        return archs, vals, accs
 
     def write_csv(self, path: str | os.PathLike[str]) -> None:
+        """Every ``arch, proxy, score, accuracy, init_seed`` row (empty score = failed)."""
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["arch", "proxy", "score", "accuracy", "init_seed"])
             for arch, proxy, score, acc, seed in self.rows:
-                w.writerow([arch, proxy, "" if score is None else repr(score), acc, seed])
+                w.writerow([arch, proxy, "" if score is None else repr(score), repr(acc), seed])
 
 
-def _aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+def _aggregate(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std over seeds (counts: ``n`` per seed, ``failed`` summed)."""
     if len(per_seed) == 1:
         return dict(per_seed[0])
     out: dict[str, Any] = {}
     for k in per_seed[0]:
-        vals = [d[k] for d in per_seed if k in d]
+        vals = [d.get(k, float("nan")) for d in per_seed]
+        if k == "n":
+            out[k] = int(vals[0])
+            continue
+        if k == "failed":
+            out[k] = int(sum(vals))
+            continue
         arr = np.asarray(vals, dtype=np.float64)
-        if k in ("n",):
-            out[k] = int(arr[0])
-        elif k == "failed":
-            out[k] = int(arr.sum())
-        else:
-            out[k] = float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
-            out[k + "_std"] = float(np.nanstd(arr)) if np.isfinite(arr).any() else float("nan")
+        fin = arr[np.isfinite(arr)]
+        out[k] = float(fin.mean()) if len(fin) else float("nan")
+        out[k + "_std"] = float(fin.std(ddof=1)) if len(fin) > 1 else float("nan")
     out["init_seeds"] = len(per_seed)
     return out
 
@@ -179,15 +282,22 @@ def evaluate(
 
     Args:
         space: registered space (or object).
-        proxy: one or more proxies (``"a,b"`` or a list); population proxies are combined over
-            the sample.
+        proxy: one or more proxies (``"a,b"`` or a list); all are scored together on each
+            architecture (shared initial weights, shared cache); population proxies are
+            combined over the sample.
         truth: a CSV path, or a sequence of (arch or arch string, accuracy).
         arch_col / acc_col: CSV column names.
-        sample: number of architectures sampled without replacement (seeded); None = all.
-        seed: seed of the sample and of the first weight initialisation.
+        sample: number of architectures sampled without replacement with
+            ``numpy.random.default_rng(seed)``; None (or at least the file's size) = all.
+            Architectures that are equal in the space (same canonical key) are one entry with
+            their mean accuracy.
+        seed: seed of the sample, of the probe batch (unless ``data_seed``) and of the first
+            weight initialisation.
         init_seeds: repeat with this many initialisation seeds; metrics get mean and std.
         data, batch_size, data_seed, device, store, executor, chunk_size: as in
-            :func:`nasx.search` (store defaults to the user store; False disables it).
+            :func:`nasx.search` (store: None = the user store, False = none, or a path; every
+            score is written as soon as it exists, so an interrupted evaluation resumes).
+        on_event: receives :class:`nasx.events.Progress` events.
 
     Example:
         >>> rep = nasx.evaluate("nasbench201", "gradalign-i", "accuracies.csv",
@@ -196,45 +306,60 @@ def evaluate(
         >>> rep.metrics["gradalign-i"]["kendall"]  # doctest: +SKIP
     """
     from .api import ScoreService, _resolve_store, make_batch, make_space, parse_proxies
+    from .scoring import device_kind, resolve_device
 
-    if init_seeds < 1:
-        raise ConfigError(f"init_seeds must be >= 1; got {init_seeds}")
+    t_start = time.perf_counter()
+    if not isinstance(init_seeds, int) or init_seeds < 1:
+        raise ConfigError(f"init_seeds must be an integer >= 1; got {init_seeds!r}")
     space_obj = make_space(space, **dict(space_opts or {}))
     specs = parse_proxies(proxy)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"proxy listed twice: {names}")
     leaves = leaf_proxies(specs)
     if isinstance(truth, (str, os.PathLike)):
         pairs = read_truth(truth, space_obj, arch_col, acc_col)
         truth_name = str(truth)
     else:
-        pairs = [(space_obj.parse(a) if isinstance(a, str) else space_obj.check(a), float(acc))
-                 for a, acc in truth]
+        pairs = []
+        for a, acc in truth:
+            arch = space_obj.parse(a) if isinstance(a, str) else space_obj.check(a)
+            if not math.isfinite(float(acc)):
+                raise DataError(f"accuracy of {arch} is not finite: {acc!r}")
+            pairs.append((arch, float(acc)))
         truth_name = "(in memory)"
-    # one entry per architecture (isomorphic duplicates collapse): mean accuracy
+    # one entry per architecture (equal canonical keys collapse): mean accuracy
     merged: dict[Arch, list[float]] = {}
     for a, acc in pairs:
         merged.setdefault(a, []).append(acc)
     archs = list(merged)
     accs = np.array([float(np.mean(merged[a])) for a in archs])
-    rng = np.random.default_rng(seed)
+    n_truth = len(archs)
     if sample is not None:
         if sample < 2:
             raise ConfigError(f"sample must be at least 2; got {sample}")
         if sample < len(archs):
+            rng = np.random.default_rng(seed)
             idx = np.sort(rng.choice(len(archs), size=sample, replace=False))
             archs = [archs[i] for i in idx]
             accs = accs[idx]
+    if len(archs) < 2:
+        raise DataError(f"{truth_name}: at least two architectures are needed; got {len(archs)}")
+    dev = resolve_device(device)
     batch = make_batch(data, space_obj, batch_size=batch_size,
                        seed=seed if data_seed is None else data_seed, download=download)
     st = _resolve_store(store)
-    ex = get_executor(executor, device=device)
+    ex = get_executor(executor, device=str(dev))
     per_seed: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
+    seconds: dict[str, list[float]] = {s.name: [] for s in specs}
+    errors: dict[str, list[str]] = {s.name: [] for s in specs}
     rows: list[tuple[str, str, float | None, float, int]] = []
     total = len(archs) * init_seeds
-    done = 0
+    done = n_cached = 0
     try:
         for k in range(init_seeds):
             init_seed = seed + k
-            service = ScoreService(space_obj, leaves, batch, device=device, seed=init_seed,
+            service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
                                    store=st, executor=ex, chunk_size=chunk_size)
             results = []
             step = max(1, ex.parallelism)
@@ -244,13 +369,24 @@ def evaluate(
                 done += len(chunk)
                 if on_event:
                     on_event(Progress(done, total, "eval", chunk[-1].text))
+            n_cached += sum(r.cached for res in results for r in res.values())
             leaf_values = {
                 leaf.name: [r[leaf.name].value if r[leaf.name].ok else None for r in results]
                 for leaf in leaves
             }
             for s in specs:
+                comps = [leaf.name for leaf in leaf_proxies([s])]
                 vals = population_values(s, leaf_values)
                 per_seed[s.name].append(rank_metrics(vals, accs, s.higher_is_better))
+                for res in results:
+                    seconds[s.name].append(sum(res[c].seconds for c in comps))
+                    for c in comps:
+                        if res[c].ok:
+                            continue
+                        msg = res[c].error or res[c].status
+                        msg = msg if c == s.name else f"{c}: {msg}"
+                        if msg not in errors[s.name]:
+                            errors[s.name].append(msg)
                 for a, v, acc in zip(archs, vals, accs):
                     rows.append((a.text, s.name, float(v) if np.isfinite(v) else None,
                                  float(acc), init_seed))
@@ -259,21 +395,31 @@ def evaluate(
             ex.close()
         if st is not None and not hasattr(store, "get"):
             st.close()
-    metrics = {name: _aggregate(v) for name, v in per_seed.items()}
+    metrics: dict[str, dict[str, Any]] = {}
     for s in specs:
-        metrics[s.name]["higher_is_better"] = s.higher_is_better
+        m = _aggregate(per_seed[s.name])
+        m["higher_is_better"] = s.higher_is_better
+        m["seconds"] = float(np.mean(seconds[s.name])) if seconds[s.name] else float("nan")
+        m["errors"] = errors[s.name][:3]
+        metrics[s.name] = m
     settings = {
         "space": space_obj.name,
         "space_opts": dict(space_obj.opts),
+        "proxies": [s.cache_id for s in specs],
         "truth": truth_name,
         "arch_col": arch_col,
         "acc_col": acc_col,
+        "truth_archs": n_truth,
         "sample": len(archs),
         "seed": seed,
         "init_seeds": init_seeds,
         "batch_size": len(batch),
         "data": batch.source,
         "data_fingerprint": batch.fingerprint,
-        "device": str(device),
+        "data_seed": seed if data_seed is None else data_seed,
+        "device": device_kind(dev),
+        "cached": int(n_cached),
+        "seconds": round(time.perf_counter() - t_start, 3),
     }
-    return EvalReport(metrics, tuple(rows), settings)
+    return EvalReport(metrics, tuple(rows), settings,
+                      {k: tuple(v) for k, v in per_seed.items()})
