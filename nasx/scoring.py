@@ -206,7 +206,8 @@ class Scorer:
             ctx.chunk_size = chunk
             t0 = time.perf_counter()
             try:
-                value = spec(model, self.batch, ctx)
+                with _full_precision(self.device):
+                    value = spec(model, self.batch, ctx)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
             except torch.cuda.OutOfMemoryError as exc:
@@ -242,6 +243,24 @@ class Scorer:
         if self.keep_traceback:
             return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return f"{type(exc).__name__}: {exc}"
+
+
+def _full_precision(device: Any) -> Any:
+    """Scoped fp32 convolutions on CUDA: cuDNN's TF32 default would round gradients enough to
+    flip the signs of small components (GradAlign, GradSign) between devices. Restored on exit;
+    no global flag is left changed."""
+    import contextlib
+
+    import torch
+
+    if getattr(device, "type", "cpu") != "cuda":
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(
+        enabled=torch.backends.cudnn.enabled,
+        benchmark=torch.backends.cudnn.benchmark,
+        deterministic=torch.backends.cudnn.deterministic,
+        allow_tf32=False,
+    )
 
 
 def _smaller_chunk(chunk: int | None, n: int) -> int | None:

@@ -44,3 +44,15 @@ def test_chunked_gpu_equals_unchunked():
     full = Scorer(space, batch, device="cuda", seed=0).score(a, "gradalign-i").value
     chunked = Scorer(space, batch, device="cuda", seed=0, chunk_size=2).score(a, "gradalign-i")
     assert chunked.value == pytest.approx(full, rel=1e-3)
+
+
+def test_ntk_batched_backward_on_gpu_equals_cpu_loop():
+    from nasx.proxies.tenas import ntk_matrix
+
+    space = make_space("nasbench201", C=8, N=1)
+    torch.manual_seed(0)
+    model = space.build(space.parse(CELLS[0]), 10)
+    x = torch.randn(16, 3, 32, 32)
+    cpu = ntk_matrix(model, x)
+    gpu = ntk_matrix(model.cuda(), x.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-6 * float(cpu.abs().max()))

@@ -90,12 +90,26 @@ def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True) -> to
         if isinstance(out, (tuple, list)):
             out = out[-1]
         per_sample = out.reshape(n, -1).sum(1)
-        rows = []
-        for i in range(n):
-            gs = torch.autograd.grad(per_sample[i], params, retain_graph=i < n - 1,
-                                     allow_unused=True)
-            rows.append(torch.cat([g.reshape(-1) for g in gs if g is not None]))
-    jac = torch.stack(rows).double()
+        jac = None
+        if x.is_cuda:
+            # one vmapped backward pass for all rows (fast on GPUs; on CPUs the loop is faster);
+            # both give the same Jacobian
+            try:
+                eye = torch.eye(n, device=x.device, dtype=per_sample.dtype)
+                gs = torch.autograd.grad(per_sample, params, grad_outputs=eye,
+                                         retain_graph=True, is_grads_batched=True,
+                                         allow_unused=True)
+                jac = torch.cat([g.reshape(n, -1) for g in gs if g is not None], 1)
+            except RuntimeError:  # an op without a batching rule: fall back to the loop
+                jac = None
+        if jac is None:
+            rows = []
+            for i in range(n):
+                gs = torch.autograd.grad(per_sample[i], params, retain_graph=i < n - 1,
+                                         allow_unused=True)
+                rows.append(torch.cat([g.reshape(-1) for g in gs if g is not None]))
+            jac = torch.stack(rows)
+    jac = jac.double()
     return jac @ jac.T
 
 
