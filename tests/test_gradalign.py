@@ -41,7 +41,7 @@ def _reference(flat, y):
         s = torch.sign(g)
         mean_sign = torch.sign(g.mean(0))
         s_i += float((s @ mean_sign).sum().detach() / len(g))
-        s_ii += float(torch.logdet(s @ s.T))
+        s_ii += float(torch.logdet(s @ s.T).detach())
         k += 1
     return s_i / k, s_ii / k
 
