@@ -12,7 +12,7 @@ SUITE_BUDGET=${SUITE_BUDGET:-270}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, scipy, networkx, yaml, rich; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -15
-timeout $((SUITE_BUDGET + 90)) python3 benchmarks/gpu_suite.py --device cuda --n 1000 --shards 8 \
+timeout $((SUITE_BUDGET + 90)) python3 benchmarks/table_suite.py --device cuda --n 1000 --shards 8 \
     --time-budget "$SUITE_BUDGET" --store "$OUT/suite.sqlite" --out "$OUT/paper_tables_gpu.json" \
     2>&1 | tee "$OUT/suite.log" | grep -v "^\[" | tail -60
 timeout 150 python3 benchmarks/speed.py --device cuda --cells 10 --warmup 2 \

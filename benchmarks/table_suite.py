@@ -1,4 +1,4 @@
-"""The paper's NAS-Bench-201 tables, scored by several processes sharing one GPU.
+"""The paper's NAS-Bench-201 tables, scored by several worker processes (CPU cores or one GPU).
 
 Phase 1 samples ``--n`` NAS-Bench-201 cells (seeded, the same sample as ``nasx eval`` /
 ``benchmarks/paper_tables.py`` with that seed), deals them in a seeded random order to
@@ -15,7 +15,7 @@ each proxy as recorded while the workers shared the GPU (contended: see
 ``benchmarks/speed.py`` for clean timings).
 
 Run:
-    python benchmarks/gpu_suite.py --device cuda --n 1000 --shards 6 --time-budget 330 \\
+    python benchmarks/table_suite.py --device cuda --n 1000 --shards 6 --time-budget 330 \\
         --store bench_out/suite.sqlite --out bench_out/paper_tables_gpu.json
 """
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             note = (f"{col} ranked with CIFAR-10 probe images (10-class networks); the paper "
                     "probed with the dataset's own images")
         res = {
-            "benchmark": "GradAlign paper Tables 4 and 5 (NAS-Bench-201), GPU suite",
+            "benchmark": "GradAlign paper Tables 4 and 5 (NAS-Bench-201), parallel suite",
             "dataset": dataset, "acc_col": col, "note": note, "smoke": len(kept) < 500,
             "table": table, "skipped": skipped,
             "settings": {"sample": len(kept), "sampled": len(texts), "seed": args.seed,
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                          "device": device_kind(dev), "space": "nasbench201",
                          "space_opts": dict(space.opts)},
             "env": env, "seconds": round(t_score, 1),
-            "command": "python benchmarks/gpu_suite.py " + " ".join(shlex.quote(a)
+            "command": "python benchmarks/table_suite.py " + " ".join(shlex.quote(a)
                                                                     for a in argv),
         }
         path = Path(args.out) if k == 0 else Path(args.out).with_name(
