@@ -9,15 +9,17 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .arch import Arch
+from .constraints import ConstraintChecker, Constraints
 from .data import ProbeBatch, ProbeDataset, draw_batch, load_dataset
-from .errors import BudgetError, ConfigError, NasxError
-from .events import Event, Evaluated, Progress, RunFinished, RunStarted
+from .errors import BudgetError, ConfigError
+from .events import Evaluated, Event, Progress, RunFinished, RunStarted
 from .executors import Executor, ScoringJob, get_executor
 from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec, get_proxy
@@ -27,14 +29,14 @@ from .scoring import ScoreResult, device_kind, resolve_device
 from .store import ScoreKey, Store, default_store_path, open_store
 
 __all__ = [
-    "search",
-    "score",
+    "ScoreService",
     "SearchResult",
+    "make_batch",
     "make_space",
     "make_strategy",
-    "make_batch",
     "parse_proxies",
-    "ScoreService",
+    "score",
+    "search",
 ]
 
 OnEvent = Callable[[Event], None]
@@ -179,6 +181,7 @@ class SearchResult:
     resumed: int = 0
     settings: Mapping[str, Any] = field(default_factory=dict)
     stopped_by: str = ""
+    infeasible: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,6 +194,7 @@ class SearchResult:
             "evaluated": self.evaluated,
             "cached": self.cached,
             "failed": self.failed,
+            "infeasible": self.infeasible,
             "seconds": round(self.seconds, 3),
             "data_fingerprint": self.data_fingerprint,
             "top": [{"arch": a, "score": _json_float(s)} for a, s in self.top],
@@ -225,6 +229,8 @@ def search(
     budget: int | None = None,
     *,
     time_budget: float | None = None,
+    max_params: float | str | None = None,
+    max_flops: float | str | None = None,
     data: str | ProbeDataset | ProbeBatch = "cifar10",
     batch_size: int = 128,
     seed: int = 0,
@@ -243,13 +249,25 @@ def search(
 ) -> SearchResult:
     """Search ``space`` for the architecture the proxy scores best.
 
+    The loop: the strategy asks for architectures, each is checked against the constraints
+    (an infeasible one is told to the strategy with fitness ``-inf`` and never scored), the
+    feasible ones are scored (the store answers those it already has), and all are told back in
+    ask order. A run is a deterministic replay of its settings: a killed run, started again with
+    the same settings (or ``run`` name), replays its strategy and every score already stored is
+    read back, so none is computed twice and the result equals that of an uninterrupted run.
+
     Args:
         space: registered space name (or a space object).
         proxy: fitness proxy name (a population proxy such as ``te-nas`` is re-ranked over the
             evaluated population).
         strategy: registered strategy name (or a strategy object).
-        budget: number of evaluations (architectures told to the strategy).
+        budget: number of evaluations (scored architectures told to the strategy; an
+            architecture asked again counts again, its score comes from the store). Optional
+            for strategies that end by themselves (``pruning``).
         time_budget: wall-clock seconds; the search stops after the evaluation that crosses it.
+        max_params: upper bound on the parameter count of the built network (``1.5M`` style
+            strings accepted); see :mod:`nasx.constraints`.
+        max_flops: upper bound on the FLOPs of one forward pass of one input.
         data: probe data (see :func:`nasx.data.load_dataset`).
         batch_size: probe batch size (class-balanced).
         seed: seed of the strategy and of every network initialisation.
@@ -267,13 +285,11 @@ def search(
 
     Example:
         >>> import nasx  # doctest: +SKIP
-        >>> r = nasx.search("nasbench201", "gradalign-i", "random", budget=20,
-        ...                 data="probe.npz", seed=0)  # doctest: +SKIP
+        >>> r = nasx.search("nasbench201", "gradalign-i", "evolution", budget=20,
+        ...                 data="probe.npz", seed=0, max_params="1M")  # doctest: +SKIP
         >>> print(r.best, r.score)  # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    if budget is None and time_budget is None:
-        raise BudgetError("give a budget (number of evaluations) and/or a time budget")
     if budget is not None and budget < 1:
         raise BudgetError(f"budget must be at least 1; got {budget}")
     if time_budget is not None and time_budget <= 0:
@@ -286,20 +302,35 @@ def search(
                           "proxy (e.g. an ensemble) or use `nasx eval` to compare them")
     fit = spec[0]
     leaves = leaf_proxies([fit])
+    limits = Constraints.of(max_params, max_flops)
     strat = make_strategy(strategy, space_obj, seed, **dict(strategy_opts or {}))
+    strat_name = getattr(strat, "name", type(strat).__name__)
+    planned = getattr(strat, "planned_evaluations", None)
+    if budget is None and time_budget is None and planned is None:
+        raise BudgetError("give a budget (number of evaluations) and/or a time budget")
+    if budget is not None and planned is not None and budget < planned:
+        raise BudgetError(
+            f"strategy {strat_name!r} needs {planned} evaluations on this space to converge; "
+            f"the budget is {budget} (raise it, or give no evaluation budget)"
+        )
+    build_space = strat.wrap_space(space_obj)
+    if limits.active and build_space is not space_obj:
+        raise ConfigError(f"strategy {strat_name!r} scores supernets; --max-params/--max-flops "
+                          "constraints apply to single architectures only")
     batch = make_batch(data, space_obj, batch_size=batch_size,
                        seed=seed if data_seed is None else data_seed, download=download)
     dev = resolve_device(device)
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size,
-                           build_space=strat.wrap_space(space_obj))
+                           executor=ex, chunk_size=chunk_size, build_space=build_space)
+    checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
+               if limits.active else None)
     settings = {
         "space": space_obj.name,
         "space_opts": dict(space_obj.opts),
         "proxy": fit.cache_id,
-        "strategy": getattr(strat, "name", type(strat).__name__),
+        "strategy": strat_name,
         "strategy_opts": dict(getattr(strat, "opts", {})),
         "seed": seed,
         "budget": budget,
@@ -308,14 +339,16 @@ def search(
         "batch_size": len(batch),
         "device": device_kind(dev),
     }
+    if limits.active:
+        settings["constraints"] = limits.to_dict()
     run_id = run or "run-" + hashlib.sha256(
         json.dumps(settings, sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
     previous = st.run_get(run_id) if st is not None else None
     if previous is not None and run is not None:
         old = previous["settings"]
-        diff = {k for k in settings if k not in ("time_budget", "budget")
-                and old.get(k) != settings[k]}
+        diff = {k for k in set(settings) | set(old) if k not in ("time_budget", "budget")
+                and old.get(k) != settings.get(k)}
         if diff:
             raise ConfigError(
                 f"run {run!r} exists with different settings ({', '.join(sorted(diff))}); "
@@ -328,8 +361,9 @@ def search(
 
     archs: list[Arch] = []
     rows: list[dict[str, ScoreResult]] = []
-    n_cached = n_failed = 0
+    n_cached = n_failed = n_infeasible = streak = 0
     stopped_by = "exhausted"
+    progress = getattr(strat, "progress", None)
     try:
         while True:
             if budget is not None and len(archs) >= budget:
@@ -338,6 +372,9 @@ def search(
             if time_budget is not None and time.perf_counter() - t_start >= time_budget:
                 stopped_by = "time"
                 break
+            if streak >= _MAX_INFEASIBLE_STREAK:
+                stopped_by = "constraints"
+                break
             want = max(1, ex.parallelism)
             if budget is not None:
                 want = min(want, budget - len(archs))
@@ -345,10 +382,31 @@ def search(
             if not asked:
                 stopped_by = "exhausted"
                 break
+            reasons: list[tuple[str | None, dict[str, float]]] = [
+                checker.check(a) if checker is not None else (None, {}) for a in asked
+            ]
+            feasible = [a for a, (why, _) in zip(asked, reasons) if why is None]
             t0 = time.perf_counter()
-            results = service.score(asked)
-            per = (time.perf_counter() - t0) / len(asked)
-            for a, res in zip(asked, results):
+            scored = iter(service.score(feasible)) if feasible else iter(())
+            per = (time.perf_counter() - t0) / max(1, len(feasible))
+            for a, (why, measured) in zip(asked, reasons):
+                top = _top(archs, _fitness_values(fit, leaves, rows) if rows else np.array([]),
+                           fit, top_k) if why is not None else []
+                if why is not None:
+                    n_infeasible += 1
+                    streak += 1
+                    strat.tell(a, -math.inf, {"infeasible": why, **measured})
+                    emit(Evaluated(
+                        step=len(archs), arch=a.text, fitness=-math.inf, status="infeasible",
+                        cached=False, seconds=0.0, n_evaluated=len(archs), n_cached=n_cached,
+                        n_failed=n_failed, best_arch=top[0][0] if top else None,
+                        best_fitness=top[0][1] if top else -math.inf, top=tuple(top),
+                        n_infeasible=n_infeasible,
+                        detail=why + ("; " + progress() if callable(progress) else ""),
+                    ))
+                    continue
+                streak = 0
+                res = next(scored)
                 archs.append(a)
                 rows.append(res)
                 cached = all(r.cached for r in res.values())
@@ -359,7 +417,10 @@ def search(
                 raw = values[-1]
                 fitness = fit.oriented(float(raw)) if np.isfinite(raw) else -math.inf
                 errors = [f"{k}: {r.error}" for k, r in res.items() if not r.ok]
-                strat.tell(a, fitness, {"results": res, "raw": raw})
+                info: dict[str, Any] = {"results": res, "raw": raw, "proxy": fit}
+                if measured:
+                    info.update(measured)
+                strat.tell(a, fitness, info)
                 top = _top(archs, values, fit, top_k)
                 status = "ok" if not failed else next(r.status for r in res.values() if not r.ok)
                 payload = {"fitness": _json_float(fitness), "status": status, "cached": cached}
@@ -371,7 +432,8 @@ def search(
                     n_cached=n_cached, n_failed=n_failed,
                     best_arch=top[0][0] if top else None,
                     best_fitness=top[0][1] if top else -math.inf, top=tuple(top),
-                    note="; ".join(errors),
+                    note="; ".join(errors), n_infeasible=n_infeasible,
+                    detail=progress() if callable(progress) else "",
                 ))
     finally:
         if executor is None or isinstance(executor, str):
@@ -381,9 +443,13 @@ def search(
     top = _top(archs, values, fit, top_k)
     own = strat.result()
     best: Arch | None
+    best_raw: float | None
     if own is not None:
         best = own
-        best_raw = next((float(values[i]) for i, a in enumerate(archs) if a == own), None)
+        best_raw = next((float(values[i]) for i in range(len(archs) - 1, -1, -1)
+                         if archs[i] == own and np.isfinite(values[i])), None)
+    elif build_space is not space_obj:
+        best, best_raw = None, None  # a supernet strategy stopped before it converged
     elif top:
         best = next(a for a in archs if a.text == top[0][0])
         best_raw = top[0][1]
@@ -406,6 +472,7 @@ def search(
         resumed=min(resumed, len(archs)),
         settings=settings,
         stopped_by=stopped_by,
+        infeasible=n_infeasible,
     )
     if st is not None:
         st.run_finish(run_id, result.to_dict())
@@ -413,6 +480,10 @@ def search(
             st.close()
     emit(RunFinished(result.to_dict()))
     return result
+
+
+#: a search stops (``stopped_by="constraints"``) after this many infeasible asks in a row
+_MAX_INFEASIBLE_STREAK = 1000
 
 
 def _top(archs: Sequence[Arch], values: np.ndarray, fit: ProxySpec,

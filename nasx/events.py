@@ -38,6 +38,8 @@ class Evaluated(Event):
     best_fitness: float
     top: tuple[tuple[str, float], ...] = field(default=())
     note: str = ""
+    n_infeasible: int = 0  # architectures rejected by constraints (not scored)
+    detail: str = ""  # the strategy's own progress line (e.g. pruning round)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import yaml
+from rich.markup import escape
 
 from ..errors import ConfigError
 from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
@@ -190,7 +191,7 @@ class Renderer:
         t.add_column("architecture", overflow="fold")
         t.add_column("score", justify="right")
         for i, (a, s) in enumerate(top[: self.top_k], 1):
-            t.add_row(str(i), a, fmt(s))
+            t.add_row(str(i), escape(a), fmt(s))
         t.caption = (f"evaluated {ev.n_evaluated}  cached {ev.n_cached}  "
                      f"failed {ev.n_failed}")
         return Group(self.progress, t)
@@ -211,7 +212,8 @@ class Renderer:
                 self._plain(ev.n_evaluated, self.total,
                             f"best {fmt(ev.best_fitness)} {ev.best_arch or ''}")
             if ev.note and not self.quiet:
-                self.console.print(f"[yellow]failed[/] {ev.arch}: {ev.note}", highlight=False)
+                self.console.print(f"[yellow]failed[/] {escape(ev.arch)}: {escape(ev.note)}",
+                                   highlight=False)
         elif isinstance(ev, Progress):
             if self.total is None and (self.live is None):
                 self._start(ev.total, ev.what)
@@ -228,9 +230,9 @@ class Renderer:
             if pct // 10 == self._last_pct // 10 and done != total:
                 return
             self._last_pct = pct
-            self.console.print(f"[{done}/{total}] {text}", highlight=False)
+            self.console.print(escape(f"[{done}/{total}] {text}"), highlight=False)
         elif done % 10 == 0:
-            self.console.print(f"[{done}] {text}", highlight=False)
+            self.console.print(escape(f"[{done}] {text}"), highlight=False)
 
 
 def run_command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..errors import BudgetError
+from ..events import Evaluated, Event
 from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
 
 HELP = "search a space with a proxy as fitness"
@@ -28,29 +30,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--strategy-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy option, repeatable (e.g. population=20)")
     g.add_argument("--budget", type=int, default=None,
-                   help="number of evaluations (default 100 when no --time-budget)")
+                   help="number of evaluations (default 100 when no --time-budget; strategies "
+                   "that end by themselves, such as pruning, run to convergence)")
     g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="wall-clock budget in seconds")
+    g.add_argument("--max-params", default=None, metavar="N",
+                   help="skip architectures with more parameters (e.g. 1.5M, 800k); they are "
+                   "not scored and are counted as infeasible")
+    g.add_argument("--max-flops", default=None, metavar="N",
+                   help="skip architectures with more operations per image (e.g. 300M), "
+                   "counted as the flops proxy counts them (multiply-adds plus element ops)")
     g.add_argument("--top-k", type=int, default=10, help="size of the top list [10]")
     g.add_argument("--run", default=None, metavar="NAME",
                    help="name of the run (to resume it); default: derived from the settings")
 
 
+class SearchRenderer(Renderer):
+    """The common renderer plus the search's own lines: infeasible count and the strategy's
+    progress (population, pruning round) under the live top-k table."""
+
+    def _table(self, top: Any, ev: Evaluated) -> Any:
+        group = super()._table(top, ev)
+        table = group.renderables[-1]
+        extra = f"  infeasible {ev.n_infeasible}" if ev.n_infeasible else ""
+        table.caption = (f"{table.caption}{extra}" + (f"\n{ev.detail}" if ev.detail else ""))
+        return group
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, Evaluated) and self.live is None:
+            if self.quiet or ev.status == "infeasible":
+                return  # plain output: infeasible archs are counted, not listed one by one
+            from rich.markup import escape  # arch notations may contain [...] (DARTS)
+
+            text = f"best {fmt(ev.best_fitness)} {ev.best_arch or ''}"
+            if ev.detail:
+                text += f"  ({ev.detail})"
+            self._plain(ev.n_evaluated, self.total, text)  # _plain escapes markup
+            if ev.note:
+                self.console.print(f"[yellow]failed[/] {escape(ev.arch)}: {escape(ev.note)}",
+                                   highlight=False)
+            return
+        super().__call__(ev)
+
+
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from ..api import search
+    from ..constraints import parse_quantity
+    from ..registry import strategies
 
     budget = args.budget
     if budget is None and args.time_budget is None:
-        budget = 100
+        cls = strategies.get(args.strategy)
+        budget = None if getattr(cls, "converges", False) else 100
     if args.top_k < 1:
         raise BudgetError("--top-k must be at least 1")
-    with Renderer(quiet=args.quiet, title=f"{args.proxy}") as render:
+    max_params = parse_quantity(args.max_params, "--max-params")
+    max_flops = parse_quantity(args.max_flops, "--max-flops")
+    with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
         result = search(
             space=args.space,
             proxy=args.proxy,
             strategy=args.strategy,
             budget=budget,
             time_budget=args.time_budget,
+            max_params=max_params,
+            max_flops=max_flops,
             data=args.data,
             batch_size=args.batch_size,
             seed=args.seed,
@@ -70,12 +116,19 @@ def run(args: argparse.Namespace) -> int:
         print(dump_json(result.to_dict()))
         return 0
     if result.best is None:
-        print("no architecture could be scored (all failed)", file=sys.stderr)
+        if result.evaluated and result.stopped_by in ("budget", "time"):
+            why = f"the search stopped ({result.stopped_by}) before the strategy converged"
+        elif result.infeasible and not result.evaluated:
+            why = f"all {result.infeasible} architectures tried violate the constraints"
+        else:
+            why = "no architecture could be scored (all failed)"
+        print(why, file=sys.stderr)
         return 1
     if not args.quiet:
+        extra = f", {result.infeasible} infeasible" if result.infeasible else ""
         render.console.print(
-            f"best of {result.evaluated} ({result.cached} cached, {result.failed} failed) "
+            f"best of {result.evaluated} ({result.cached} cached, {result.failed} failed{extra}) "
             f"by {result.proxy} = {fmt(result.score)} in {result.seconds:.1f}s "
-            f"[run {result.run_id}]", highlight=False)
+            + escape(f"[run {result.run_id}]"), highlight=False)
     print(str(result.best))
     return 0

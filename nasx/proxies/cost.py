@@ -59,7 +59,8 @@ from torch import nn
 from ..errors import ProxyError
 from .base import ScoreContext, register_proxy
 
-__all__ = ["CONVENTIONS", "elementwise_ops", "flops", "params"]
+__all__ = [
+    "CONVENTIONS", "count_flops", "elementwise_ops", "flops", "params"]
 
 PAPER_COST = ("baseline; Abdelfattah et al., ICLR 2021; Krishnakumar et al., "
               "NAS-Bench-Suite-Zero, NeurIPS 2022")
@@ -124,13 +125,18 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.train(flag)
 
 
-def flops(model: nn.Module, batch, ctx: ScoreContext, convention: str = "naslib") -> float:
-    """Millions of operations of one forward pass on one input of the probe's shape."""
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], convention: str = "naslib",
+                dtype: torch.dtype = torch.float32) -> float:
+    """Operations of one forward pass of one input of shape ``input_shape`` (``(C, H, W)``), in
+    the given convention (absolute count, not millions). Used by the ``flops`` proxy and by the
+    ``max_flops`` search constraint, so both speak the same unit."""
     from torch.utils.flop_counter import FlopCounterMode
 
     if convention not in CONVENTIONS:
         raise ProxyError(f"unknown flops convention {convention!r}; use one of {CONVENTIONS}")
-    x = torch.zeros((1, *batch.x.shape[1:]), dtype=batch.x.dtype, device=batch.x.device)
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros((1, *input_shape), dtype=dtype, device=device)
     extra = [0]
 
     def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -153,9 +159,14 @@ def flops(model: nn.Module, batch, ctx: ScoreContext, convention: str = "naslib"
             h.remove()
     total = counter.get_total_flops()
     if convention == "flop-counter":
-        return total / 1e6
+        return float(total)
     macs = total / 2
-    return (macs + extra[0]) / 1e6 if convention == "naslib" else macs / 1e6
+    return float(macs + extra[0]) if convention == "naslib" else float(macs)
+
+
+def flops(model: nn.Module, batch, ctx: ScoreContext, convention: str = "naslib") -> float:
+    """Millions of operations of one forward pass on one input of the probe's shape."""
+    return count_flops(model, tuple(batch.x.shape[1:]), convention, batch.x.dtype) / 1e6
 
 
 register_proxy(
