@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
           f" seeds {seeds} (best cell in the benchmark: {np.max(table):.2f})")
     print(f"{'strategy':10s} {'budget':>6s} {'evals':>9s} {'median':>7s} {'min':>7s} {'max':>7s}")
     for s in summary:
-        f = (lambda v: f"{v:7.2f}" if v is not None else "      -")
+        def f(v):
+            return f"{v:7.2f}" if v is not None else "      -"
         print(f"{s['strategy']:10s} {s['budget']:6d} {','.join(map(str, s['evaluations'])):>9s} "
               f"{f(s['median'])} {f(s['min'])} {f(s['max'])}")
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s; rerun: {cmd}")

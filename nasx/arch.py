@@ -8,8 +8,9 @@ the space's native notation, and ``space.parse(str(arch)) == arch``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any
 
 __all__ = ["Arch"]
 

@@ -23,9 +23,10 @@ import tarfile
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class ProbeBatch:
     indices: tuple[int, ...] = field(default=(), repr=False)
     synthetic: bool = False
 
-    def to(self, device: Any) -> "ProbeBatch":
+    def to(self, device: Any) -> ProbeBatch:
         return ProbeBatch(
             self.x.to(device),
             self.y.to(device),
@@ -163,7 +164,9 @@ def load_dataset(
         try:
             n = int(low.split(":", 1)[1])
         except ValueError:
-            raise DataError(f"bad synthetic spec {text!r}; use synthetic or synthetic:<classes>")
+            raise DataError(
+                f"bad synthetic spec {text!r}; use synthetic or synthetic:<classes>"
+            ) from None
         return synthetic_dataset(num_classes=n)
     if low in _CIFAR:
         return _load_named_cifar(low, train=train, download=download)
@@ -184,7 +187,7 @@ def load_dataset(
             return _load_cifar10_folder(path, train=train)
         if (path / "train").is_file() and (path / "meta").is_file():
             return _load_cifar100_folder(path, train=train)
-        for name, info in _CIFAR.items():
+        for info in _CIFAR.values():
             if (path / info["folder"]).is_dir():
                 return load_dataset(path / info["folder"], train=train)
         return _load_image_folder(path, num_classes)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .arch import Arch
 from .errors import ConfigError
-from .scoring import ScoreResult, Scorer
+from .scoring import Scorer, ScoreResult
 
 __all__ = [
     "ScoringJob",
@@ -57,7 +58,7 @@ class ScoringJob:
         return Scorer(space, self.batch, device=self.device, seed=self.seed,
                       chunk_size=self.chunk_size)
 
-    def portable(self) -> "ScoringJob":
+    def portable(self) -> ScoringJob:
         """A copy with the batch on the CPU (for other processes; the space is pickled)."""
         return ScoringJob(self.space_name, self.space_opts, self.proxies, self.batch.to("cpu"),
                           self.device, self.seed, self.chunk_size, self.space)
@@ -73,10 +74,10 @@ class Executor(abc.ABC):
     def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
         """Per architecture, the results of every proxy of ``job`` (in ``job.proxies`` order)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the executor holds workers
         pass
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc: Any) -> None:

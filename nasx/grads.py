@@ -14,7 +14,7 @@ nor updated. This is the documented nasx semantics for per-sample gradients; the
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn

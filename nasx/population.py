@@ -11,7 +11,7 @@ scored; :func:`population_values` turns the leaf results of a population into th
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import rankdata

@@ -17,10 +17,11 @@ import importlib
 import importlib.metadata as md
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
-from .errors import PluginError, RegistrationError, UnknownNameError
+from .errors import RegistrationError, UnknownNameError
 
 __all__ = ["Registry", "PluginStatus", "proxies", "spaces", "strategies", "plugin_status"]
 

@@ -14,8 +14,9 @@ import copy
 import math
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .arch import Arch
 from .data import ProbeBatch
@@ -148,7 +149,6 @@ class Scorer:
 
     def score_many(self, arch: Arch, proxies: Sequence[str | ProxySpec]) -> list[ScoreResult]:
         """Score one architecture with several proxies from the same initial weights."""
-        import torch
 
         specs = [get_proxy(p) for p in proxies]
         for s in specs:

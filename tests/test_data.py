@@ -8,11 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 from nasx import data as D
 from nasx.errors import DataError
-
-from conftest import shared_data
 
 
 def _write_cifar10(folder, n=40, seed=0):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import shared_data
 
 from nasx.api import make_batch, make_space
 from nasx.scoring import Scorer
-
-from conftest import shared_data
 
 pytestmark = [
     pytest.mark.gpu,

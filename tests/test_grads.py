@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nasx.grads import loop_per_sample_grads, per_sample_grads, per_sample_bn
+from nasx.grads import loop_per_sample_grads, per_sample_bn, per_sample_grads
 from nasx.proxies.base import ScoreContext
 from nasx.proxies.gradalign import gradalign
 from nasx.spaces.nasbench201 import NASBench201

@@ -99,7 +99,7 @@ def test_region_maps_reproduce_the_network():
     for r in linear_region_polygons(weights, biases, box=1.5):
         p = r.vertices.mean(axis=0)
         h = p
-        for i, (w, b) in enumerate(zip(weights, biases)):
+        for w, b in zip(weights, biases):
             h = np.maximum(w @ h + b, 0.0)
         assert np.allclose(r.slope @ p + r.offset, h)
 

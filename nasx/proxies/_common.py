@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 __all__ = [
+    "accumulate",
+    "loss_weight_grads",
     "batch_chunks",
     "layer_weights",
     "scored_layers",
@@ -80,3 +82,23 @@ def sum_float64(values: Sequence[torch.Tensor]) -> float:
     for v in values:
         total += v.detach().double().sum().cpu()
     return float(total)
+
+
+def accumulate(total: list[torch.Tensor | None], part: Sequence[torch.Tensor | None]) -> None:
+    """``total[i] += part[i]`` in place, treating None as "no gradient yet"."""
+    for i, g in enumerate(part):
+        if g is not None:
+            total[i] = g if total[i] is None else total[i] + g
+
+
+def loss_weight_grads(model: nn.Module, weights: Sequence[torch.Tensor], x: torch.Tensor,
+                      y: torch.Tensor, chunk_size: int | None) -> list[torch.Tensor | None]:
+    """dL/dW of the mean cross-entropy for each of ``weights``, summed over the batch chunks as
+    the zero-cost references' ``split_data`` does (None for a weight without gradient)."""
+    import torch.nn.functional as F
+
+    grads: list[torch.Tensor | None] = [None] * len(weights)
+    for xc, yc in batch_chunks(x, y, chunk_size):
+        loss = F.cross_entropy(model(xc), yc)
+        accumulate(grads, torch.autograd.grad(loss, weights, allow_unused=True))
+    return grads

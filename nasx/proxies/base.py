@@ -15,9 +15,10 @@ as TE-NAS combines the ranks of its NTK and linear-region scores.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class ProxySpec:
         """The score with higher always better (what rankings and searches use)."""
         return value if self.higher_is_better else -value
 
-    def __call__(self, model: Any, batch: Any, ctx: "ScoreContext") -> float:
+    def __call__(self, model: Any, batch: Any, ctx: ScoreContext) -> float:
         if self.fn is None:
             raise RegistrationError(
                 f"proxy {self.name!r} is a population proxy; score its components "

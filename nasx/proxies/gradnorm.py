@@ -32,9 +32,8 @@ values are summed as in their ``find_measures``. Details that change results:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ._common import batch_chunks, layer_weights, sum_float64, weights_require_grad
+from ._common import layer_weights, loss_weight_grads, sum_float64, weights_require_grad
 from .base import ScoreContext, register_proxy
 
 __all__ = ["grad_norm"]
@@ -46,14 +45,8 @@ def grad_norm(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
     """Sum over Conv2d/Linear layers of the L2 norm of dL/dW (BatchNorm in training mode)."""
     model.train()
     weights = layer_weights(model)
-    grads: list[torch.Tensor | None] = [None] * len(weights)
     with weights_require_grad(weights):
-        for x, y in batch_chunks(batch.x, batch.y, ctx.chunk_size):
-            loss = F.cross_entropy(model(x), y)
-            part = torch.autograd.grad(loss, weights, allow_unused=True)
-            for i, g in enumerate(part):
-                if g is not None:
-                    grads[i] = g if grads[i] is None else grads[i] + g
+        grads = loss_weight_grads(model, weights, batch.x, batch.y, ctx.chunk_size)
     norms = [g.double().norm() for g in grads if g is not None]
     return sum_float64(norms)
 

@@ -38,19 +38,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import batch_chunks, layer_weights, sum_float64, weights_require_grad
+from ._common import accumulate, batch_chunks, layer_weights, sum_float64, weights_require_grad
 from .base import ScoreContext, register_proxy
 
 __all__ = ["grasp"]
 
 PAPER = ("Wang et al., Picking Winning Tickets Before Training by Preserving Gradient Flow, "
          "ICLR 2020; as a NAS proxy: Abdelfattah et al., ICLR 2021")
-
-
-def _accumulate(total: list[torch.Tensor | None], part: tuple[torch.Tensor | None, ...]) -> None:
-    for i, g in enumerate(part):
-        if g is not None:
-            total[i] = g if total[i] is None else total[i] + g
 
 
 def grasp(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
@@ -70,7 +64,7 @@ def grasp(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
             grad_w: list[torch.Tensor | None] = [None] * len(weights)  # type: ignore[no-redef]
             for x, y in chunks:
                 loss = F.cross_entropy(model(x), y)
-                _accumulate(grad_w, torch.autograd.grad(loss, weights, allow_unused=True))
+                accumulate(grad_w, torch.autograd.grad(loss, weights, allow_unused=True))
             for x, y in chunks:
                 loss = F.cross_entropy(model(x), y)
                 grad_f = torch.autograd.grad(loss, weights, create_graph=True,
@@ -89,7 +83,7 @@ def _hvp(weights: list[torch.Tensor], grad_w: list[torch.Tensor | None],
             z = term if z is None else z + term
     if z is None or not z.requires_grad:
         return  # no weight receives gradient: H g is zero
-    _accumulate(out, torch.autograd.grad(z, weights, allow_unused=True))
+    accumulate(out, torch.autograd.grad(z, weights, allow_unused=True))
 
 
 register_proxy(

@@ -94,7 +94,7 @@ def naswot(model: nn.Module, batch, ctx: ScoreContext, match: str = "name",
         inp = inputs[0] if isinstance(inputs, tuple) else inputs
         if not isinstance(inp, torch.Tensor) or inp.shape[0] != n:
             return
-        k = activation_kernel((inp.detach().reshape(n, -1) > 0))
+        k = activation_kernel(inp.detach().reshape(n, -1) > 0)
         key = id(module)
         per_module[key] = per_module[key] + k if key in per_module else k
         if isinstance(output, torch.Tensor) and output.requires_grad:

@@ -56,7 +56,8 @@ and the settings of ``prune_tenas.py`` / ``prune_launch.py``. Three proxies:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

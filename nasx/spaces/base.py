@@ -11,7 +11,8 @@ Register a space class with :func:`nasx.register_space`; its constructor takes t
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class SearchSpace(abc.ABC):
 
     # -- networks -----------------------------------------------------------------------------
     @abc.abstractmethod
-    def build(self, arch: Arch, num_classes: int) -> "nn.Module":
+    def build(self, arch: Arch, num_classes: int) -> nn.Module:
         """A freshly initialised network for ``arch`` (the caller seeds torch)."""
 
     # -- pruning support ----------------------------------------------------------------------
@@ -98,7 +99,7 @@ class SearchSpace(abc.ABC):
     def candidate_ops(self, edge: Edge) -> Sequence[str]:
         raise NotImplementedError(f"space {self.name!r} does not support pruning")
 
-    def build_supernet(self, op_sets: dict[Edge, Sequence[str]], num_classes: int) -> "nn.Module":
+    def build_supernet(self, op_sets: dict[Edge, Sequence[str]], num_classes: int) -> nn.Module:
         raise NotImplementedError(f"space {self.name!r} does not support pruning")
 
     def from_op_sets(self, op_sets: dict[Edge, Sequence[str]]) -> Arch:

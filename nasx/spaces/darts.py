@@ -425,7 +425,7 @@ class DartsSpace(SearchSpace):
         moves: list[tuple[int, int, str, Any]] = []
         for c in (0, 2):
             pairs = geno[c]
-            for k, (op, i) in enumerate(pairs):
+            for k, (op, _i) in enumerate(pairs):
                 moves.extend((c, k, "op", o) for o in self.ops if o != op)
             for k, (_, i) in enumerate(pairs):
                 node = 2 + k // 2
@@ -579,7 +579,7 @@ class DartsSpace(SearchSpace):
         for edge, value in (edge_scores or {}).items():
             scores[self._edge_index(edge)] = float(value)
         cells = []
-        for c, cell in enumerate(CELLS):
+        for cell in CELLS:
             pairs: list[tuple[str, int]] = []
             for j in range(2, 2 + _STEPS):
                 cand = [k for k, (cl, i, jj) in enumerate(edges)

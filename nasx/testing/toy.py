@@ -10,7 +10,8 @@ with it has a known answer. Importing :mod:`nasx.testing` registers both.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,9 @@ class ToySpace(SearchSpace):
         try:
             digits = tuple(int(p) for p in parts)
         except ValueError:
-            raise InvalidArchError(f"toy arch {text!r}: expected {n} digits joined by '-'")
+            raise InvalidArchError(
+                f"toy arch {text!r}: expected {n} digits joined by '-'"
+            ) from None
         if len(digits) != n or any(not 0 <= d < c for d in digits):
             raise InvalidArchError(f"toy arch {text!r}: expected {n} digits in 0..{c - 1}")
         return self._make(digits)

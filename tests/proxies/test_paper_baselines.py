@@ -132,7 +132,7 @@ def test_ntk_singular_kernel_is_a_failure():
     assert math.isnan(ntk_condition_number(lin, _batch(x), _ctx()))
 
 
-# -- linear regions ----------------------------------------------------------------------------------
+# -- linear regions ----------------------------------------------------------------------
 def test_count_patterns():
     p = torch.tensor([[1, 0, 1], [1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 0, 0]])
     assert count_patterns(p) == 3
@@ -181,7 +181,7 @@ def test_linear_regions_uses_tenas_thin_network_on_nasbench201():
     assert thin(torch.randn(5, 1, 3, 3)).shape == (5, 1, 3, 3)
 
 
-# -- gradsign ---------------------------------------------------------------------------------------
+# -- gradsign ----------------------------------------------------------------------------
 def test_gradsign_hand_computed_linear_model():
     lin = nn.Linear(2, 2, bias=True)
     with torch.no_grad():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,14 +118,6 @@ def random_topological_order(matrix: tuple[tuple[int, ...], ...], rng: np.random
                     ready.append(w)
     order.append(n - 1)
     return order
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import csv
 import itertools
 import pickle
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,15 @@ from nasx.spaces.nasbench201 import EDGES, NUM_ARCHS, OPS, NASBench201
 
 specs = st.tuples(*[st.sampled_from(OPS)] * len(EDGES))
 
-BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+BEST = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+)
 # indices asserted by AutoDL's generate_meta_info (exps/NAS-Bench-201/main.py)
 AUTODL_INDEX_CHECKS = {
-    0: "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    0: (
+        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|"
+        "skip_connect~2|"
+    ),
     9: "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
     123: "|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|",
 }
@@ -49,15 +53,6 @@ def data_file(shared: Path, name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found; set NASX_SHARED_DATA")
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The networks here are tiny: extra intra-op threads only contend on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +117,10 @@ def test_parse_example(space: NASBench201) -> None:
 
 
 def test_parse_accepts_inputs_in_any_order(space: NASBench201) -> None:
-    shuffled = "|nor_conv_3x3~0|+|nor_conv_3x3~1|nor_conv_3x3~0|+|nor_conv_3x3~2|skip_connect~0|nor_conv_3x3~1|"
+    shuffled = (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~1|nor_conv_3x3~0|+|nor_conv_3x3~2|skip_connect~0|"
+        "nor_conv_3x3~1|"
+    )
     a = space.parse(shuffled)
     assert a == space.parse(BEST)
     assert str(a) == BEST
