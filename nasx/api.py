@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -132,6 +132,8 @@ class ScoreService:
             space=self.build_space,
         )
         self._space_key = _opts_key(space.opts)
+        self._specs = {p.name: p for p in self.proxies}
+        self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
 
     def key(self, arch: Arch, spec: ProxySpec) -> ScoreKey:
         return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
@@ -149,16 +151,29 @@ class ScoreService:
                     out[i][spec.name] = hit
             if len(out[i]) < len(self.proxies):
                 missing.append(i)
-        if missing:
-            computed = self.executor.map(self.job, [archs[i] for i in missing])
-            for i, results in zip(missing, computed):
-                for spec, r in zip(self.proxies, results):
-                    if spec.name in out[i]:
-                        continue
-                    out[i][spec.name] = r
+        # archs missing the same proxies are scored together, with only those proxies
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i in missing:
+            names = tuple(s.name for s in self.proxies if s.name not in out[i])
+            groups.setdefault(names, []).append(i)
+        for names, idx in groups.items():
+            job = self._job_for(names)
+            computed = self.executor.map(job, [archs[i] for i in idx])
+            for i, results in zip(idx, computed):
+                for name, r in zip(names, results):
+                    out[i][name] = r
                     if self.store is not None:
-                        self.store.put(self.key(archs[i], spec), r)
+                        self.store.put(self.key(archs[i], self._specs[name]), r)
         return out
+
+    def _job_for(self, names: tuple[str, ...]) -> ScoringJob:
+        """The scoring job restricted to ``names`` (the full job when all are missing)."""
+        if list(names) == self.job.proxies:
+            return self.job
+        job = self._subjobs.get(names)
+        if job is None:
+            job = self._subjobs[names] = replace(self.job, proxies=list(names))
+        return job
 
 
 @dataclass(frozen=True)

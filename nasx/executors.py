@@ -89,12 +89,14 @@ class SequentialExecutor(Executor):
 
     def __init__(self) -> None:
         self._scorer: Scorer | None = None
-        self._job: ScoringJob | None = None
+        self._key: tuple[Any, ...] | None = None
 
     def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
-        if self._job is not job:
-            self._scorer, self._job = job.scorer(), job
-        assert self._scorer is not None
+        # jobs that differ only in their proxies share one scorer (and its device batch)
+        key = (id(job.space), job.space_name, job.batch.fingerprint, job.device, job.seed,
+               job.chunk_size)
+        if self._key != key or self._scorer is None:
+            self._scorer, self._key = job.scorer(), key
         return [self._scorer.score_many(a, job.proxies) for a in archs]
 
 

@@ -78,3 +78,32 @@ def test_evaluate_api(batch):
     rep = nasx.evaluate("toy", "toy-oracle", truth, sample=20, data=batch, store=False)
     m = rep.metrics["toy-oracle"]
     assert m["kendall"] == pytest.approx(1.0) and m["n"] == 20 and m["failed"] == 0
+
+
+def test_partial_cache_scores_only_missing_proxies(batch):
+    from nasx.api import ScoreService, make_space
+    from nasx.proxies.base import get_proxy
+    from nasx.store import open_store
+
+    calls = []
+
+    @nasx.register_proxy("t-count", higher_is_better=True, needs=["none"], replace=True)
+    def count(model, batch, ctx):
+        calls.append(1)
+        return 1.0
+
+    try:
+        space = make_space("toy")
+        store = open_store(None)
+        arch = space.parse("1-2-0-1")
+        first = ScoreService(space, [get_proxy("t-count")], batch, device="cpu", store=store)
+        first.score([arch])
+        assert len(calls) == 1
+        both = ScoreService(space, [get_proxy("t-count"), get_proxy("toy-oracle")], batch,
+                            device="cpu", store=store)
+        res = both.score([arch])[0]
+        assert len(calls) == 1, "a proxy already in the store was computed again"
+        assert res["t-count"].cached and not res["toy-oracle"].cached
+        assert res["toy-oracle"].ok
+    finally:
+        nasx.registry.proxies.remove("t-count")
