@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probe", default=str(d / "cifar10" / "probe_train.npz"))
     ap.add_argument("--acc-cols", default="cifar10_test,cifar100_test,imagenet16_test")
     ap.add_argument("--store", required=True)
+    ap.add_argument("--plots", default=None, metavar="DIR",
+                    help="score-vs-accuracy scatter plots of gradalign-i and -ii (nasx[plot])")
     ap.add_argument("--out", required=True, help="JSON for the first accuracy column; the "
                     "others get the column name appended")
     args = ap.parse_args(argv)
@@ -192,6 +194,26 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python benchmarks/table_suite.py " + " ".join(shlex.quote(a)
                                                                     for a in argv),
         }
+        if args.plots:
+            from nasx.evaluation import EvalReport
+            from nasx.plot import plot_eval
+
+            metrics, rows_out = {}, []
+            for name in ("gradalign-i", "gradalign-ii"):
+                if name not in proxies:
+                    continue
+                spec = get_proxy(name)
+                vals = population_values(spec, leaf_values)
+                metrics[name] = {**rank_metrics(vals, acc, spec.higher_is_better),
+                                 "higher_is_better": spec.higher_is_better}
+                rows_out += [(t, name, float(v) if np.isfinite(v) else None, float(a),
+                              args.seed) for t, v, a in zip(kept, vals, acc)]
+            if metrics:
+                report = EvalReport(metrics, tuple(rows_out),
+                                    {"acc_col": col, "sample": len(kept), "space": "nasbench201",
+                                     "batch_size": len(batch), "data": batch.source})
+                Path(args.plots).mkdir(parents=True, exist_ok=True)
+                plot_eval(report, Path(args.plots) / f"gradalign_{col}_n{len(kept)}.png")
         path = Path(args.out) if k == 0 else Path(args.out).with_name(
             Path(args.out).stem + f"_{col}.json")
         path.parent.mkdir(parents=True, exist_ok=True)
