@@ -14,6 +14,7 @@ Strategies import no torch, so they are testable on toy spaces without it.
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,23 @@ import numpy as np
 from ..arch import Arch
 from ..spaces.base import SearchSpace, coerce_options
 
-__all__ = ["Strategy"]
+__all__ = ["Strategy", "told_fitness"]
+
+
+def told_fitness(fitness: float, info: dict[str, Any] | None
+                 ) -> tuple[float, Any, dict[str, float | None] | None]:
+    """What a strategy keeps from a ``tell``: the fitness (NaN counts as ``-inf``), and for a
+    population proxy its spec and the raw component scores of this architecture (None for
+    failures), so the strategy can re-rank over everything told so far."""
+    fitness = float(fitness)
+    if math.isnan(fitness):
+        fitness = -math.inf
+    spec = info.get("proxy") if info is not None else None
+    if spec is None or not getattr(spec, "population", False):
+        return fitness, None, None
+    leaves = {name: (float(r.value) if getattr(r, "ok", False) else None)
+              for name, r in (info.get("results") or {}).items()}
+    return fitness, spec, leaves
 
 
 class Strategy(abc.ABC):

@@ -45,7 +45,7 @@ import numpy as np
 from ..arch import Arch
 from ..errors import ConfigError
 from ..registry import strategies as _strategies
-from .base import Strategy
+from .base import Strategy, told_fitness
 
 __all__ = ["RegularizedEvolution"]
 
@@ -106,15 +106,9 @@ class RegularizedEvolution(Strategy):
         return out
 
     def tell(self, arch: Arch, fitness: float, info: dict[str, Any] | None = None) -> None:
-        fitness = float(fitness)
-        if math.isnan(fitness):
-            fitness = -math.inf
-        leaves = None
-        if info is not None:
-            spec = info.get("proxy")
-            if spec is not None and getattr(spec, "population", False):
-                self._spec = spec
-                leaves = _leaf_values(info.get("results") or {})
+        fitness, spec, leaves = told_fitness(fitness, info)
+        if spec is not None:
+            self._spec = spec
         self._history.append((arch, fitness, leaves))
         self._population.append(len(self._history) - 1)
         if len(self._population) > self.opts["population"]:
@@ -167,15 +161,6 @@ class RegularizedEvolution(Strategy):
         self._population = deque(int(i) for i in state["population"])
         self._asked_initial = int(state["asked_initial"])
         self._pending = 0
-
-
-def _leaf_values(results: dict[str, Any]) -> dict[str, float | None]:
-    """Raw component scores from the engine's ``info["results"]`` (None for failures)."""
-    out: dict[str, float | None] = {}
-    for name, r in results.items():
-        ok = getattr(r, "ok", False)
-        out[name] = float(r.value) if ok else None
-    return out
 
 
 _strategies.add("evolution", RegularizedEvolution)

@@ -65,7 +65,7 @@ from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError, NasxError
 from ..registry import strategies as _strategies
 from ..spaces.base import SearchSpace
-from .base import Strategy
+from .base import Strategy, told_fitness
 
 __all__ = ["PruningSearch", "SupernetSpace"]
 
@@ -293,16 +293,9 @@ class PruningSearch(Strategy):
         i = self._keys.get(arch.key)
         if i is None or i >= self._asked:
             raise NasxError(f"pruning: told an architecture it did not ask for: {arch.text}")
-        fitness = float(fitness)
-        if math.isnan(fitness):
-            fitness = -math.inf
-        leaves = None
-        if info is not None:
-            spec = info.get("proxy")
-            if spec is not None and getattr(spec, "population", False):
-                self._spec = spec
-                leaves = {name: (float(r.value) if getattr(r, "ok", False) else None)
-                          for name, r in (info.get("results") or {}).items()}
+        fitness, spec, leaves = told_fitness(fitness, info)
+        if spec is not None:
+            self._spec = spec
         self._told[i] = (fitness, leaves)
         if len(self._told) == len(self._cands):
             self._prune()
