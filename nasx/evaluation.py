@@ -52,6 +52,7 @@ from .data import ProbeBatch, ProbeDataset
 from .errors import ConfigError, DataError, InvalidArchError
 from .events import Event, Progress
 from .executors import Executor, get_executor
+from .jsonutil import json_clean
 from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec
 
@@ -170,18 +171,6 @@ def rank_metrics(values: Sequence[float | None], acc: Sequence[float],
     return out
 
 
-def _json_clean(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Mapping):
-        return {k: _json_clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        return _json_clean(x.item())
-    return x
-
-
 @dataclass(frozen=True)
 class EvalReport:
     """Per-proxy metrics (``metrics[proxy]``), the rows scored, and the settings used.
@@ -209,8 +198,8 @@ class EvalReport:
             d = dict(m)
             if len(self.per_seed.get(p, ())) > 1:
                 d["per_seed"] = [dict(s) for s in self.per_seed[p]]
-            out[p] = _json_clean(d)
-        out["settings"] = _json_clean(dict(self.settings))
+            out[p] = json_clean(d)
+        out["settings"] = json_clean(dict(self.settings))
         return out
 
     def scores(self, proxy: str, init_seed: int | None = None

@@ -42,3 +42,17 @@ def shared_data(*parts: str) -> Path:
 def shared_data_dir() -> Path:
     """Fixture form of :func:`shared_data` (the folder itself)."""
     return shared_data()
+
+
+@pytest.fixture(scope="session")
+def batch():
+    """A small class-balanced probe batch of synthetic 8x8 images (4 classes, 16 images), for
+    tests of the engine that need no real data."""
+    import warnings
+
+    from nasx.data import draw_batch, synthetic_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = synthetic_dataset(num_classes=4, n_per_class=8, size=8)
+    return draw_batch(ds, 16, 0)

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 
 import nasx
 import nasx.testing  # noqa: F401  (toy space + oracle)
-from nasx.data import draw_batch, synthetic_dataset
 from nasx.errors import BudgetError
 from nasx.events import Evaluated, RunFinished, RunStarted
 
 OPTS = {"C": 8, "N": 1, "input_size": 8}
-
-
-@pytest.fixture(scope="module")
-def batch():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = synthetic_dataset(num_classes=4, n_per_class=8, size=8)
-    return draw_batch(ds, 16, 0)
 
 
 def test_search_events_and_result(batch):

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 import nasx
 import nasx.testing  # noqa: F401  (toy space)
-from nasx.data import draw_batch, synthetic_dataset
 from nasx.errors import ConfigError
 from nasx.executors import get_executor
-
-
-@pytest.fixture(scope="module")
-def batch():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = synthetic_dataset(num_classes=4, n_per_class=8, size=8)
-    return draw_batch(ds, 16, 0)
 
 
 def test_process_executor_matches_sequential(batch):

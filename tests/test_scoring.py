@@ -1,26 +1,16 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 import torch
 
 import nasx.testing  # noqa: F401  (registers the toy space)
-from nasx.data import draw_batch, synthetic_dataset
 from nasx.errors import ConfigError
 from nasx.proxies.base import register_proxy
 from nasx.registry import proxies
 from nasx.scoring import FAILED, NONFINITE, OK, Scorer, resolve_device
 from nasx.testing import ToySpace
-
-
-@pytest.fixture(scope="module")
-def batch():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = synthetic_dataset(num_classes=4, n_per_class=8, size=8)
-    return draw_batch(ds, 16, 0)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from ..errors import ConfigError
 from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
+from ..jsonutil import json_clean
 
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg"]
 
@@ -117,17 +118,7 @@ def dump_json(obj: Any) -> str:
             return None
         return str(o)
 
-    return json.dumps(_clean(obj), indent=2, default=default)
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
+    return json.dumps(json_clean(obj), indent=2, default=default)
 
 
 def fmt(v: float | None, digits: int = 4) -> str:
