@@ -75,7 +75,8 @@ def test_bad_space_option(capsys):
 def test_list(capsys):
     code, out, _ = run(capsys, "list", "proxies", "gradalign*", "--json")
     rows = json.loads(out)
-    assert code == 0 and [r["name"] for r in rows] == ["gradalign-i", "gradalign-ii"]
+    assert code == 0 and [r["name"] for r in rows] == [
+        "gradalign-i", "gradalign-i-frac", "gradalign-ii", "gradalign-ii-norm"]
     assert rows[0]["higher_is_better"] is True and rows[0]["source"] == "nasx"
     code, out, _ = run(capsys, "list", "spaces")
     assert code == 0 and "nasbench201" in out

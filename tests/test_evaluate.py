@@ -228,20 +228,20 @@ def test_gradalign_pair_shares_one_per_sample_gradient_pass(monkeypatch):
     import nasx.proxies.gradalign as ga
 
     calls = {"n": 0}
-    real = ga.per_sample_grads
+    real = ga.stream_per_sample_grads
 
     def counting(*a, **kw):
         calls["n"] += 1
         return real(*a, **kw)
 
-    monkeypatch.setattr(ga, "per_sample_grads", counting)
+    monkeypatch.setattr(ga, "stream_per_sample_grads", counting)
     space = nasx_space()
     truth = [(space.sample(np.random.default_rng(i)).text, float(i)) for i in range(3)]
     kw = {"data": "synthetic:2", "batch_size": 8, "store": False, "device": "cpu", "sample": None,
               "space_opts": TINY201}
     evaluate("nasbench201", "gradalign-i", truth, **kw)
     one = calls["n"]
-    assert one == 3 * 2  # one call per class (2 classes of 4 samples) per architecture
+    assert one == 3  # one per-sample-gradient pass (all classes at once) per architecture
     calls["n"] = 0
     rep = evaluate("nasbench201", "gradalign-i,gradalign-ii", truth, **kw)
     assert calls["n"] == one  # the second proxy reuses the cached per-sample gradients

@@ -77,9 +77,44 @@ def test_identical_samples_give_singular_gram():
     model = nn.Linear(4, 3)
     x = torch.randn(1, 4).repeat(3, 1)
     y = torch.zeros(3, dtype=torch.long)
-    assert gradalign(model, _Batch(x, y, 3), _ctx(), "ii") == -math.inf
+    # every class singular: a recorded failure, never a number
+    with pytest.raises(ProxyError, match="singular in all 1 classes"):
+        gradalign(model, _Batch(x, y, 3), _ctx(), "ii")
     # perfectly aligned: every sample agrees with the mean direction on every component
     assert gradalign(model, _Batch(x, y, 3), _ctx(), "i") == pytest.approx(4 * 3 + 3)
+    # ... on every one of the 15 components that receive gradient
+    assert gradalign(model, _Batch(x, y, 3), _ctx(), "i-frac") == pytest.approx(1.0)
+
+
+def test_singular_classes_are_left_out_and_counted():
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    x = torch.cat([torch.randn(1, 5).repeat(3, 1), torch.randn(4, 5)])
+    y = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    ctx = _ctx()
+    value = gradalign(model, _Batch(x, y, 3), ctx, "ii")
+    flat = _linear_per_sample(model, x, y)
+    s = torch.sign(flat[3:].detach().double())
+    assert value == pytest.approx(float(torch.logdet(s @ s.T)), rel=1e-9)  # class 1 only
+    assert ctx.notes["gradalign.singular_classes"] == 1
+
+
+def test_size_free_variants_match_their_definitions():
+    torch.manual_seed(1)
+    model = nn.Linear(5, 3)
+    x = torch.randn(8, 5)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    flat = _linear_per_sample(model, x, y).detach().double()
+    frac, norm = [], []
+    for c in (0, 1):
+        g = flat[y == c]
+        s, m = torch.sign(g), torch.sign(g.sum(0))
+        nnz = float((m != 0).sum())
+        frac.append(float((s @ m).sum()) / (len(g) * nnz))
+        norm.append(float(torch.logdet(s @ s.T)) - len(g) * math.log(nnz))
+    b = _Batch(x, y, 3)
+    assert gradalign(model, b, _ctx(), "i-frac") == pytest.approx(np.mean(frac), rel=1e-9)
+    assert gradalign(model, b, _ctx(), "ii-norm") == pytest.approx(np.mean(norm), rel=1e-9)
 
 
 def test_shared_cache_between_variants():
@@ -88,8 +123,8 @@ def test_shared_cache_between_variants():
     ctx = _ctx()
     b = _Batch(torch.randn(6, 4), torch.tensor([0, 0, 0, 1, 1, 1]), 2)
     gradalign(model, b, ctx, "i")
-    assert any(k[0] == "gradalign.class_sign_stats" for k in ctx.cache)
-    stats = ctx.cache[next(iter(ctx.cache))]
+    assert "gradalign.class_sign_stats" in ctx.cache
+    stats = ctx.cache["gradalign.class_sign_stats"]
     stats[0]["align"] = 1e9  # the second variant must reuse the cached pass
     assert gradalign(model, b, ctx, "i") > 1e8
 

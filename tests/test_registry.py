@@ -28,7 +28,8 @@ def test_unknown_name_suggests_fix():
 
 def test_underscore_alias_and_glob():
     assert get_proxy("gradalign_i").name == "gradalign-i"
-    assert nasx.list_proxies("gradalign-*") == ["gradalign-i", "gradalign-ii"]
+    assert nasx.list_proxies("gradalign-*") == [
+        "gradalign-i", "gradalign-i-frac", "gradalign-ii", "gradalign-ii-norm"]
     assert nasx.list_proxies("nomatch*") == []
 
 

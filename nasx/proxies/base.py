@@ -85,6 +85,9 @@ class ScoreContext:
             per-sample gradients. Keys are tuples naming what was computed and how.
         chunk_size: per-sample-gradient chunk (samples per vmap call); None means all at once.
         space: the search space object (some proxies read its input shape).
+        grad_method: per-sample-gradient route (``auto``, ``capture`` or ``vmap``, see
+            :func:`nasx.grads.stream_per_sample_grads`); every route gives the same values.
+        notes: facts a proxy reports about its computation (e.g. classes left out).
     """
 
     device: Any
@@ -94,6 +97,8 @@ class ScoreContext:
     cache: dict[Any, Any] = field(default_factory=dict)
     chunk_size: int | None = None
     space: Any = None
+    grad_method: str = "auto"
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 _PROXY_PARAMS = ("model", "batch", "ctx")

@@ -11,11 +11,25 @@ statistics, see :mod:`nasx.grads`), and ``s_i = sign(g_i)`` its component-wise d
 * GradAlign-I (Eq. 11): ``s = (1/N_c) * sum_i s_i . sign((1/N_c) sum_j g_j)``, the mean alignment
   of each sample's sign vector with the sign of the class-mean gradient.
 * GradAlign-II (Eq. 13): ``s = log det G`` with ``G[i, j] = s_i . s_j`` the Gram matrix of the
-  sign vectors (float64 ``slogdet``; a singular Gram matrix, e.g. two identical sign vectors,
-  gives ``-inf`` and the class is a recorded failure, not a silent number).
+  sign vectors (float64 ``slogdet``).
 
 Both are averaged over the classes that have at least two samples (Algorithm 1, lines 3-10);
 classes with fewer are skipped, and a batch where every class is skipped is an error.
+
+Singular classes (GradAlign-II). A class whose Gram matrix is singular (``log det = -inf``, e.g.
+two samples with identical sign vectors, or a cell whose output ignores its input) has no finite
+score. GradAlign-II averages over the classes whose Gram matrix is non-singular and records the
+number it left out (``ctx.notes["gradalign.singular_classes"]``); when every class is singular
+the score is a recorded failure (``ProxyError``), never a made-up number.
+
+Variants that separate alignment from size (registered under their own names):
+
+* ``gradalign-i-frac``: per class, the mean over samples of ``s_i . m / ||m||_0`` with
+  ``m = sign(mean_j g_j)``: the net fraction of the parameters receiving gradient on which a
+  sample agrees with its class direction (in ``[-1, 1]``), independent of the parameter count.
+* ``gradalign-ii-norm``: ``log det (G / ||m||_0)`` per class, i.e. GradAlign-II with the Gram
+  matrix scaled by the number of parameters receiving gradient
+  (``log det G - N_c log ||m||_0``).
 
 Details that change results, all explicit:
 
@@ -27,82 +41,240 @@ Details that change results, all explicit:
   that the per-sample gradient vectors are more tightly concentrated"; over real cells the raw
   log-det tracks the parameter count that receives gradient, and it is the higher values that
   rank the better-trained cells first, so nasx declares ``higher_is_better=True`` for both.
-* Per-class parameter gradients are reduced tensor by tensor (never concatenated), so memory is
-  ``N_c x (largest parameter tensor)`` on top of the per-sample gradients of one class.
+
+Computation (see :mod:`nasx.grads`). Per-sample gradients come from one batched forward and
+backward pass with per-layer capture (or ``torch.func.vmap`` where the model has a layer the
+capture does not handle), for whole classes at a time (all classes in one pass unless
+``ctx.chunk_size`` asks for fewer samples per pass). They are streamed, layer by layer, into
+blocks of columns of an ``N x B`` buffer sized to the device's memory; for each full block the
+reductions are three large products: the class sums ``onehot @ G`` (whose signs are the class
+directions ``m``), the alignments ``sign(G) @ sign(M)^T`` (``N x classes``), and the Gram blocks
+of all classes at once (one batched product over class-padded rows; on CUDA one ``N x N``
+product whose diagonal class blocks are kept). The ``N x P`` matrix is never held whole.
+
+Exactness. Every entry of ``sign(G)`` and ``sign(M)`` is -1, 0 or 1, so every product and every
+partial sum inside a block is an integer of magnitude at most ``B``. The buffer is kept below
+``2**24`` columns, so float32 represents all of them exactly whatever the summation order (and so
+does TF32 on CUDA: its 10-bit mantissa holds -1, 0, 1 exactly and it accumulates in float32).
+Blocks are accumulated in float64, exact up to ``2**53``. The only rounding is in the class
+sums ``M`` themselves (float32), whose signs decide ``m``, as in any implementation.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from ..errors import ProxyError
-from ..grads import per_sample_grads
+from ..grads import default_memory_budget, stream_per_sample_grads
 from .base import ScoreContext, register_proxy
 
-__all__ = ["class_sign_stats", "gradalign"]
+__all__ = ["SignStatsAccumulator", "class_sign_stats", "gradalign"]
 
 PAPER = "Li & Guo, GradAlign for Training-free Model Performance Inference (Algorithm 1)"
 
+#: largest block width: every integer a float32 product of sign blocks can produce is exact
+MAX_BLOCK_COLS = 1 << 24
+
+
+class SignStatsAccumulator:
+    """Streams blocks of per-sample gradients into GradAlign's per-class statistics.
+
+    Args:
+        y: labels of the samples (``N``), on the device, **sorted** so that each class is one
+            contiguous run (any order of the classes).
+        gram: also accumulate the per-class Gram matrices (GradAlign-II).
+        block: columns of the ``N x block`` buffer that collects small parameter tensors
+            (default: from the device's memory; at most ``2**24``, see exactness).
+        direct: tensors with at least this many entries per sample are reduced as they come,
+            without the copy into the buffer (default: the block width on CUDA, where fewer and
+            larger products win, 2048 on CPU, where the copy costs a pass over memory).
+        full_gram: compute the Gram blocks from one ``N x N`` product (default on CUDA) instead
+            of one product per class.
+
+    Call :meth:`add` with ``(n, numel)`` gradient blocks (any parameter order), then
+    :meth:`finish`. Samples of classes with a single member are ignored.
+    """
+
+    def __init__(self, y: torch.Tensor, *, gram: bool = True, block: int | None = None,
+                 direct: int | None = None, full_gram: bool | None = None) -> None:
+        dev = y.device
+        self.device = dev
+        n = int(y.shape[0])
+        self.n = n
+        labels = y.tolist()
+        runs: list[tuple[int, int, int]] = []  # (class, start, stop)
+        for i, c in enumerate(labels):
+            if runs and runs[-1][0] == c and runs[-1][2] == i:
+                runs[-1] = (c, runs[-1][1], i + 1)
+            else:
+                runs.append((int(c), i, i + 1))
+        if len({r[0] for r in runs}) != len(runs):
+            raise ValueError("SignStatsAccumulator needs the samples sorted by class")
+        self.runs = [r for r in runs if r[2] - r[1] >= 2]
+        self.classes = [r[0] for r in self.runs]
+        k = len(self.runs)
+        self.onehot = torch.zeros((k, n), dtype=torch.float32, device=dev)
+        for j, (_, lo, hi) in enumerate(self.runs):
+            self.onehot[j, lo:hi] = 1.0
+        on_gpu = dev.type == "cuda"
+        if block is None:
+            block = default_memory_budget(dev) // (4 * max(1, n)) if on_gpu else 1 << 14
+        self.block = int(max(1, min(MAX_BLOCK_COLS, block)))
+        self.direct = int(direct if direct is not None else (self.block if on_gpu else 2048))
+        self.full_gram = on_gpu if full_gram is None else bool(full_gram)
+        self.buffer: torch.Tensor | None = None
+        self.used = 0
+        self.align = torch.zeros(k, dtype=torch.float64, device=dev)
+        self.nnz = torch.zeros(k, dtype=torch.float64, device=dev)
+        self.gram = ([torch.zeros((hi - lo, hi - lo), dtype=torch.float64, device=dev)
+                      for _, lo, hi in self.runs] if gram else None)
+
+    def add(self, name: str, g: torch.Tensor) -> None:
+        """Add the per-sample gradients of one parameter, shape ``(n, numel)`` (consumed)."""
+        g = g.reshape(self.n, -1)
+        p = g.shape[1]
+        if p >= self.direct or p > self.block:
+            for start in range(0, p, self.block):
+                self._reduce(g[:, start:start + self.block].float())
+            return
+        if self.buffer is None:
+            self.buffer = torch.empty((self.n, self.block), dtype=torch.float32,
+                                      device=self.device)
+        if self.used + p > self.block:
+            self._flush()
+        self.buffer[:, self.used:self.used + p] = g
+        self.used += p
+
+    def _flush(self) -> None:
+        if self.used:
+            self._reduce(self.buffer[:, : self.used])
+            self.used = 0
+
+    def _reduce(self, g: torch.Tensor) -> None:
+        m = torch.sign(self.onehot @ g)  # (k, b) class directions
+        s = torch.sign(g)
+        self.nnz += (m != 0).sum(1).double()
+        # products of sign blocks are integers of magnitude <= b < 2**24: exact in float32
+        a = s @ m.T  # (n, k)
+        self.align += (self.onehot * a.T).sum(1).double()
+        if self.gram is None:
+            return
+        if self.full_gram:
+            full = s @ s.T
+            for j, (_, lo, hi) in enumerate(self.runs):
+                self.gram[j] += full[lo:hi, lo:hi].double()
+        else:
+            for j, (_, lo, hi) in enumerate(self.runs):
+                sj = s[lo:hi]
+                self.gram[j] += (sj @ sj.T).double()
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Per kept class: ``{"class", "n", "align", "nnz", "gram"}`` (``gram`` on CPU, float64,
+        ``n x n``; None when not accumulated)."""
+        self._flush()
+        self.buffer = None
+        align = self.align.cpu().tolist()
+        nnz = self.nnz.cpu().tolist()
+        return [{"class": c, "n": hi - lo, "align": align[j], "nnz": nnz[j],
+                 "gram": None if self.gram is None else self.gram[j].cpu()}
+                for j, (c, lo, hi) in enumerate(self.runs)]
+
+
+def _class_passes(y: torch.Tensor, chunk_size: int | None) -> list[torch.Tensor]:
+    """Sample indices of each per-sample-gradient pass: whole classes, at most ``chunk_size``
+    samples per pass where possible (a class larger than that gets a pass of its own)."""
+    n = int(y.shape[0])
+    if chunk_size is None or chunk_size >= n:
+        return [torch.arange(n, device=y.device)]
+    passes: list[list[torch.Tensor]] = [[]]
+    size = 0
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c, as_tuple=True)[0]
+        if passes[-1] and size + idx.numel() > chunk_size:
+            passes.append([])
+            size = 0
+        passes[-1].append(idx)
+        size += int(idx.numel())
+    return [torch.cat(p) for p in passes]
+
 
 def class_sign_stats(model: torch.nn.Module, batch, ctx: ScoreContext) -> list[dict]:
-    """Per class with >= 2 samples: ``{"n": N_c, "align": sum_i s_i . sign(mean g),
-    "gram": G (float64, N_c x N_c)}``. Cached in ``ctx.cache`` so that GradAlign-I and -II
-    scored on the same model share one per-sample-gradient pass."""
-    key = ("gradalign.class_sign_stats", ctx.chunk_size)
+    """Per class with >= 2 samples: ``{"class", "n": N_c, "align": sum_i s_i . sign(mean g),
+    "nnz": ||sign(mean g)||_0, "gram": G (float64, N_c x N_c)}``. Cached in ``ctx.cache`` so
+    that the GradAlign variants scored on the same model share one per-sample-gradient pass."""
+    key = "gradalign.class_sign_stats"
     if key in ctx.cache:
         return ctx.cache[key]
     y = batch.y
-    stats = []
-    for c in torch.unique(y).tolist():
-        idx = torch.nonzero(y == c, as_tuple=True)[0]
-        n = int(idx.numel())
-        if n < 2:
+    method = getattr(ctx, "grad_method", None) or "auto"
+    stats: list[dict] = []
+    methods = set()
+    order = torch.argsort(y, stable=True)  # classes contiguous (samples are independent)
+    for idx in _class_passes(y[order], ctx.chunk_size):
+        idx = order[idx]
+        acc = SignStatsAccumulator(y[idx], gram=True)
+        if not acc.classes:
             continue
-        grads = per_sample_grads(model, batch.x[idx], y[idx], chunk_size=ctx.chunk_size)
-        align = torch.zeros((), dtype=torch.float64, device=batch.x.device)
-        gram = torch.zeros((n, n), dtype=torch.float64, device=batch.x.device)
-        for g in grads.values():
-            g = g.reshape(n, -1)
-            s = torch.sign(g)
-            mean_sign = torch.sign(g.sum(0))
-            # entries are integers bounded by the tensor size: exact in float32 up to 2^24,
-            # accumulated in float64 across tensors
-            align += (s @ mean_sign).double().sum()
-            sd = s.double() if s.numel() < (1 << 22) else s
-            gram += (sd @ sd.T).double()
-        stats.append({"class": int(c), "n": n, "align": float(align), "gram": gram})
-        del grads
+        xs, ys = batch.x[idx], y[idx]
+        methods.add(stream_per_sample_grads(model, xs, ys, acc.add, method=method,
+                                            chunk_size=ctx.chunk_size))
+        stats.extend(acc.finish())
     if not stats:
         raise ProxyError(
             "GradAlign needs at least one class with two or more samples in the probe batch; "
             "use a class-balanced batch with batch_size >= 2 * num_classes"
         )
+    stats.sort(key=lambda s: s["class"])
     ctx.cache[key] = stats
+    ctx.cache["gradalign.method"] = ",".join(sorted(methods))
     return stats
 
 
+def _logdets(stats: list[dict], normalise: bool) -> tuple[list[float], int]:
+    values = []
+    singular = 0
+    for s in stats:
+        sign, logdet = torch.linalg.slogdet(s["gram"])
+        if sign.item() <= 0 or not math.isfinite(float(logdet)):
+            singular += 1
+            continue
+        v = float(logdet)
+        if normalise:
+            v -= s["n"] * math.log(max(s["nnz"], 1.0))
+        values.append(v)
+    return values, singular
+
+
 def gradalign(model: torch.nn.Module, batch, ctx: ScoreContext, variant: str = "i") -> float:
-    """GradAlign score of ``model`` on ``batch`` (variant ``"i"`` or ``"ii"``)."""
+    """GradAlign score of ``model`` on ``batch`` (variant ``"i"``, ``"ii"``, ``"i-frac"`` or
+    ``"ii-norm"``)."""
+    if variant not in ("i", "ii", "i-frac", "ii-norm"):
+        raise ProxyError(f"unknown GradAlign variant {variant!r}; use 'i', 'ii', 'i-frac' or "
+                         "'ii-norm'")
     stats = class_sign_stats(model, batch, ctx)
     if variant == "i":
         return float(sum(s["align"] / s["n"] for s in stats) / len(stats))
-    if variant == "ii":
-        total = 0.0
-        for s in stats:
-            sign, logdet = torch.linalg.slogdet(s["gram"].cpu())
-            if sign.item() <= 0:
-                return -math.inf  # singular (or numerically indefinite) Gram matrix
-            total += float(logdet)
-        return total / len(stats)
-    raise ProxyError(f"unknown GradAlign variant {variant!r}; use 'i' or 'ii'")
+    if variant == "i-frac":
+        return float(sum(s["align"] / (s["n"] * max(s["nnz"], 1.0)) for s in stats)
+                     / len(stats))
+    values, singular = _logdets(stats, normalise=variant == "ii-norm")
+    notes = getattr(ctx, "notes", None)
+    if isinstance(notes, dict):
+        notes["gradalign.singular_classes"] = singular
+    if not values:
+        raise ProxyError(f"GradAlign-II: the sign Gram matrix is singular in all {singular} "
+                         "classes (e.g. a cell whose output does not depend on its input)")
+    return float(sum(values) / len(values))
 
 
+_NEEDS = ("data", "labels", "per-sample-grads")
 register_proxy(
     "gradalign-i",
     higher_is_better=True,
-    needs=("data", "labels", "per-sample-grads"),
+    needs=_NEEDS,
     paper=PAPER + ", Eq. 11",
     description="Mean alignment of per-sample gradient signs with the sign of the class-mean "
     "gradient, averaged over classes.",
@@ -111,9 +283,27 @@ register_proxy(
 register_proxy(
     "gradalign-ii",
     higher_is_better=True,
-    needs=("data", "labels", "per-sample-grads"),
+    needs=_NEEDS,
     paper=PAPER + ", Eq. 13",
     description="Log-determinant of the Gram matrix of per-sample gradient signs, averaged "
-    "over classes.",
+    "over the non-singular classes.",
     variant="ii",
+)(gradalign)
+register_proxy(
+    "gradalign-i-frac",
+    higher_is_better=True,
+    needs=_NEEDS,
+    paper=PAPER + ", Eq. 11, divided by the number of parameters receiving gradient",
+    description="GradAlign-I per parameter receiving gradient: the net fraction of those "
+    "parameters on which a sample agrees with its class direction.",
+    variant="i-frac",
+)(gradalign)
+register_proxy(
+    "gradalign-ii-norm",
+    higher_is_better=True,
+    needs=_NEEDS,
+    paper=PAPER + ", Eq. 13, Gram matrix divided by the number of parameters receiving gradient",
+    description="GradAlign-II of the Gram matrix scaled by the number of parameters receiving "
+    "gradient.",
+    variant="ii-norm",
 )(gradalign)

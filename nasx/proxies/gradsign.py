@@ -30,8 +30,11 @@ Details that change results, all explicit:
   batch-of-one semantics); running statistics are not used.
 * ``sign(0) = 0``: weights with zero gradient (e.g. behind a ``none`` edge) add nothing.
 * The probe batch is real labelled data (the reference uses one CIFAR batch of 64 or 128).
-  Per-sample gradients are computed in chunks of ``ctx.chunk_size`` samples and their signs summed
-  in float64, so memory is ``chunk x (number of conv/linear weights)``.
+  Per-sample gradients come from one batched pass with per-layer capture (or ``torch.func``
+  where a layer is not supported; :func:`nasx.grads.stream_per_sample_grads`), in passes of
+  ``ctx.chunk_size`` samples when set; each layer's signs are summed over the samples as the
+  layer's gradients arrive (exact: integer sums), so memory is one layer's per-sample gradients
+  on top of the pass itself. The value does not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
-from ..grads import per_sample_grads
+from ..grads import stream_per_sample_grads
 from .base import ScoreContext, register_proxy
 
 __all__ = ["gradsign", "gradsign_weight_names"]
@@ -65,21 +68,22 @@ def gradsign(model: nn.Module, batch, ctx: ScoreContext) -> float:
     names = gradsign_weight_names(model)
     if not names:
         raise ProxyError("GradSign needs at least one nn.Conv2d or nn.Linear weight in the model")
-    named = dict(model.named_parameters())
-    params = {n: named[n].detach() for n in names}
     x, y = batch.x, batch.y
     n = int(x.shape[0])
     if n < 1:
         raise ProxyError("GradSign needs a non-empty probe batch")
+    wanted = set(names)
+    sums: dict[str, torch.Tensor] = {}
+
+    def add(name: str, g: torch.Tensor) -> None:
+        part = torch.sign(g.detach()).sum(0, dtype=torch.float64)
+        sums[name] = part if name not in sums else sums[name] + part
+
     step = ctx.chunk_size or n
-    sums = {k: torch.zeros(v.shape, dtype=torch.float64, device=v.device)
-            for k, v in params.items()}
+    method = getattr(ctx, "grad_method", None) or "auto"
     for start in range(0, n, step):
-        grads = per_sample_grads(model, x[start:start + step], y[start:start + step],
-                                 params=params, chunk_size=ctx.chunk_size)
-        for k, g in grads.items():
-            sums[k] += torch.sign(g.detach()).double().sum(0)
-        del grads
+        stream_per_sample_grads(model, x[start:start + step], y[start:start + step], add,
+                                method=method, names=wanted, chunk_size=ctx.chunk_size)
     total = 0.0
     finite = 0
     for s in sums.values():

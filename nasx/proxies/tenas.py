@@ -79,39 +79,77 @@ PAPER = ("Chen, Gong & Wang, Neural Architecture Search on ImageNet in Four GPU 
 
 
 # -- NTK ---------------------------------------------------------------------------------------
-def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True) -> torch.Tensor:
-    """The empirical NTK ``J J^T`` (float64, ``N x N``) of TE-NAS on inputs ``x``."""
+def _activation_bytes(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Forward ``x`` and return the output with the bytes of every module output on the way
+    (the size of one row's activation gradients in a vmapped backward)."""
+    total = [0]
+
+    def hook(_m: nn.Module, _a: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            total[0] += out.numel() * out.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, total[0]
+
+
+def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
+               rows_per_pass: int | None = None,
+               memory_budget: int | None = None) -> torch.Tensor:
+    """The empirical NTK ``J J^T`` (float64, ``N x N``) of TE-NAS on inputs ``x``.
+
+    The rows ``J[i]`` come from vmapped backward passes (``is_grads_batched``) over the one
+    batched forward, ``rows_per_pass`` rows at a time (default: as many as the activation
+    gradients of ``memory_budget`` bytes allow), on every device; a model with an op that has no
+    batching rule falls back to one backward per row. Both give the same Jacobian (tested).
+    ``J J^T`` is accumulated tensor by tensor in float64, so ``J`` is never held in float64.
+    """
+    from ..grads import default_memory_budget
+
     params = [p for name, p in model.named_parameters() if "weight" in name and p.requires_grad]
     if not params:
         raise ProxyError("NTK: the model has no trainable parameter named '*weight*'")
     model.train(train_mode)
     n = int(x.shape[0])
     with torch.enable_grad():
-        out = model(x)
+        out, act_bytes = _activation_bytes(model, x)
         if isinstance(out, (tuple, list)):
             out = out[-1]
         per_sample = out.reshape(n, -1).sum(1)
-        jac = None
-        if x.is_cuda:
-            # one vmapped backward pass for all rows (fast on GPUs; on CPUs the loop is faster);
-            # both give the same Jacobian
+        budget = int(memory_budget or default_memory_budget(x.device))
+        step = rows_per_pass or max(1, min(n, budget // max(1, 2 * act_bytes)))
+        eye = torch.eye(n, device=x.device, dtype=per_sample.dtype)
+        rows: list[list[torch.Tensor]] = []  # per pass: one (r, numel) block per parameter
+        for start in range(0, n, step):
+            stop = min(n, start + step)
             try:
-                eye = torch.eye(n, device=x.device, dtype=per_sample.dtype)
-                gs = torch.autograd.grad(per_sample, params, grad_outputs=eye,
+                gs = torch.autograd.grad(per_sample, params, grad_outputs=eye[start:stop],
                                          retain_graph=True, is_grads_batched=True,
                                          allow_unused=True)
-                jac = torch.cat([g.reshape(n, -1) for g in gs if g is not None], 1)
-            except RuntimeError:  # an op without a batching rule: fall back to the loop
-                jac = None
-        if jac is None:
-            rows = []
-            for i in range(n):
-                gs = torch.autograd.grad(per_sample[i], params, retain_graph=i < n - 1,
-                                         allow_unused=True)
-                rows.append(torch.cat([g.reshape(-1) for g in gs if g is not None]))
-            jac = torch.stack(rows)
-    jac = jac.double()
-    return jac @ jac.T
+                block = [g.reshape(stop - start, -1) for g in gs if g is not None]
+            except RuntimeError as exc:  # an op without a batching rule: one row at a time
+                if "batch" not in str(exc).lower() and "vmap" not in str(exc).lower():
+                    raise
+                block = None
+            if block is None:
+                per_row = []
+                for i in range(start, stop):
+                    gs = torch.autograd.grad(per_sample[i], params, retain_graph=True,
+                                             allow_unused=True)
+                    per_row.append([g.reshape(-1) for g in gs if g is not None])
+                block = [torch.stack(cols) for cols in zip(*per_row)]
+            rows.append(block)
+    theta = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+    for j in range(len(rows[0])):
+        jac = torch.cat([r[j] for r in rows]).double()
+        theta += jac @ jac.T
+        for r in rows:
+            r[j] = None  # type: ignore[call-overload]
+    return theta
 
 
 def ntk_condition_number(model: nn.Module, batch, ctx: ScoreContext,
