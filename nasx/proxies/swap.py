@@ -8,8 +8,9 @@ Ultra-fast NAS", ICLR 2024. Reference implementation followed: ``pym1024/SWAP``,
 
 Definition. Feed the probe batch of ``N`` images through the untrained network (training mode,
 no gradients). Collect the *output* of every ``nn.ReLU`` module call whose input is 4-D,
-flatten each per sample and concatenate them in call order into ``A`` of shape ``(N, units)``. Each unit ``u`` has the sample-wise pattern ``s_u = sign(A[:, u])`` (a vector of
-``N`` values in {0, 1} after a ReLU). Then::
+flatten each per sample and concatenate them in call order into ``A`` of shape ``(N, units)``.
+Each unit ``u`` has the sample-wise pattern ``s_u = sign(A[:, u])`` (a vector of ``N`` values in
+{0, 1} after a ReLU). Then::
 
     SWAP_once = number of distinct patterns s_u over all units
     SWAP      = mean of SWAP_once over ``repeats`` independent weight draws

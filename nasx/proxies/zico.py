@@ -19,9 +19,10 @@ Higher is better (the paper's orientation; measured on NAS-Bench-201 CIFAR-10 te
 
 Details that change results, all explicit:
 
-* **Batches.** The reference iterates over a data loader, one mini-batch per step; the paper
-  uses two batches. nasx takes the two (``splits``) batches as consecutive halves of the probe
-  batch: with a probe batch of 128 that is two batches of 64. (The MeCo repository's copy,
+* **Batches.** The reference iterates over a data loader, one mini-batch per step, for as many
+  batches as the loader gives. nasx takes ``splits`` (default 2) batches as consecutive parts of
+  the probe batch: with a probe batch of 128 that is two batches of 64 (the benchmark's
+  setting). The value depends on the number and size of the parts. (The MeCo repository's copy,
   ``zico.py``, also halves one batch but never clears the gradients between halves, so its second
   "batch" is the sum of both; nasx follows the authors' code, which clears them.) A probe batch
   that does not split evenly gives parts of ``floor`` sizes as in that copy.
