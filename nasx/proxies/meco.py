@@ -15,7 +15,8 @@ hook call with output ``o`` take ``F = o[0]`` (the first sample of a tensor outp
 
     MeCo = sum of m over every hook call whose m is finite
 
-Higher is better (the paper's orientation; measured on NAS-Bench-201 CIFAR-10 test accuracy in
+Higher is better: the paper's orientation, confirmed on NAS-Bench-201 (raw Spearman rho
+0.880 against ``cifar10_test`` on 100 cells, C=8, N=1, seed 0;
 ``benchmarks/results/crosscheck_zico_meco_swap_truth.json``).
 
 Details that change results, all explicit:

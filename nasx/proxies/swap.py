@@ -15,7 +15,8 @@ Each unit ``u`` has the sample-wise pattern ``s_u = sign(A[:, u])`` (a vector of
     SWAP_once = number of distinct patterns s_u over all units
     SWAP      = mean of SWAP_once over ``repeats`` independent weight draws
 
-Higher is better (the paper's orientation; measured on NAS-Bench-201 CIFAR-10 test accuracy in
+Higher is better: the paper's orientation, confirmed on NAS-Bench-201 (raw Spearman rho
+0.835 against ``cifar10_test`` on 100 cells, C=8, N=1, seed 0;
 ``benchmarks/results/crosscheck_zico_meco_swap_truth.json``).
 
 Details that change results, all explicit:

@@ -14,7 +14,8 @@ deviation, ``ddof=0``). Then::
     ZiCo = sum over layers l with S_l > 0 of log(S_l),   S_l = sum over k with sigma_k != 0 of
                                                                mu_k / sigma_k
 
-Higher is better (the paper's orientation; measured on NAS-Bench-201 CIFAR-10 test accuracy in
+Higher is better: the paper's orientation, confirmed on NAS-Bench-201 (raw Spearman rho
+0.750 against ``cifar10_test`` on 100 cells, C=8, N=1, seed 0;
 ``benchmarks/results/crosscheck_zico_meco_swap_truth.json``).
 
 Details that change results, all explicit:
