@@ -43,6 +43,9 @@ _BUILTINS: dict[str, list[str]] = {
         "nasx.proxies.fisher",
         "nasx.proxies.jacobcov",
         "nasx.proxies.cost",
+        "nasx.proxies.zico",
+        "nasx.proxies.meco",
+        "nasx.proxies.swap",
     ],
     "nasx.spaces": [
         "nasx.spaces.nasbench201",
