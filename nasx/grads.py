@@ -185,11 +185,13 @@ def _conv_padding(m: nn.Conv2d) -> tuple[int, int]:
 def _conv_weight_grads(m: nn.Conv2d, x: torch.Tensor, gout: torch.Tensor) -> torch.Tensor:
     """Per-sample ``dL/dW`` of a conv: ``(n, *W.shape)`` from its input and output gradient.
 
-    Three exact routes, chosen by shape: a 1x1 stride-1 conv is a batched matrix product of
-    output gradient and input; grouped convs and large feature maps use one grouped convolution
-    of the input with the output gradient as kernel (the samples become groups; stride and
-    dilation swap roles, as in the weight gradient of a convolution); the rest unfold the input
-    (im2col) and take a batched matrix product.
+    Three exact routes, chosen by the conv's shape (never by timing, so a conv always takes the
+    same route): a 1x1 stride-1 conv is a batched matrix product of output gradient and input;
+    a grouped (e.g. depthwise) conv is one grouped convolution of the input with the output
+    gradient as kernel (samples and groups become the groups; stride and dilation swap roles);
+    any other conv is the weight gradient of one grouped convolution whose groups are the
+    samples (the batch folded into the channels), i.e. the library's own weight-gradient kernel
+    run once for all samples.
     """
     n, cin, h, w = x.shape
     groups = m.groups
@@ -201,17 +203,17 @@ def _conv_weight_grads(m: nn.Conv2d, x: torch.Tensor, gout: torch.Tensor) -> tor
         cols = x.reshape(n, groups, cin_g, -1)
         g = torch.matmul(go, cols.transpose(2, 3))
         return g.reshape(n, cout, cin_g, kh, kw)
-    if groups > 1 or h * w >= 256:
+    if groups > 1:
         xt = x.reshape(n, groups, cin_g, h, w).permute(2, 0, 1, 3, 4).reshape(
             cin_g, n * groups, h, w)
         wt = gout.reshape(n * groups * cout_g, 1, gout.shape[2], gout.shape[3])
         g = F.conv2d(xt, wt, padding=pad, stride=m.dilation, dilation=m.stride,
                      groups=n * groups)[:, :, :kh, :kw]
         return g.reshape(cin_g, n, cout, kh, kw).permute(1, 2, 0, 3, 4)
-    go = gout.reshape(n, groups, cout_g, -1)
-    cols = F.unfold(x, (kh, kw), dilation=m.dilation, padding=pad,
-                    stride=m.stride).reshape(n, groups, cin_g * kh * kw, -1)
-    g = torch.matmul(go, cols.transpose(2, 3))
+    g = torch.nn.grad.conv2d_weight(
+        x.reshape(1, n * cin, h, w), (n * cout, cin_g, kh, kw),
+        gout.reshape(1, n * cout, gout.shape[2], gout.shape[3]),
+        stride=m.stride, padding=pad, dilation=m.dilation, groups=n)
     return g.reshape(n, cout, cin_g, kh, kw)
 
 

@@ -46,11 +46,13 @@ Computation (see :mod:`nasx.grads`). Per-sample gradients come from one batched 
 backward pass with per-layer capture (or ``torch.func.vmap`` where the model has a layer the
 capture does not handle), for whole classes at a time (all classes in one pass unless
 ``ctx.chunk_size`` asks for fewer samples per pass). They are streamed, layer by layer, into
-blocks of columns of an ``N x B`` buffer sized to the device's memory; for each full block the
-reductions are three large products: the class sums ``onehot @ G`` (whose signs are the class
-directions ``m``), the alignments ``sign(G) @ sign(M)^T`` (``N x classes``), and the Gram blocks
-of all classes at once (one batched product over class-padded rows; on CUDA one ``N x N``
-product whose diagonal class blocks are kept). The ``N x P`` matrix is never held whole.
+blocks of columns (small tensors are gathered in an ``N x B`` buffer; large ones are reduced as
+they come). For each block the reductions are two kinds of products: the class sums
+``onehot @ G`` (whose signs are the class directions ``m_c``), and, with the signs of each
+class's rows written next to one row holding ``m_c``, one product per class of that
+``(N_c + 1) x B`` block with itself, which holds the class's Gram block, the alignments
+``s_i . m_c`` and ``||m_c||_0`` at once (on CUDA one product over all classes' rows, whose
+diagonal blocks are kept). The ``N x P`` matrix is never held whole.
 
 Exactness. Every entry of ``sign(G)`` and ``sign(M)`` is -1, 0 or 1, so every product and every
 partial sum inside a block is an integer of magnitude at most ``B``. The buffer is kept below
@@ -127,10 +129,21 @@ class SignStatsAccumulator:
         self.full_gram = on_gpu if full_gram is None else bool(full_gram)
         self.buffer: torch.Tensor | None = None
         self.used = 0
+        # signs of one block, each class's rows followed by one row for its direction m_j, so
+        # that one product per class gives its Gram matrix, the alignments s_i . m_j and
+        # ||m_j||_0 = m_j . m_j at once
+        self.offsets = []
+        off = 0
+        for _, lo, hi in self.runs:
+            self.offsets.append(off)
+            off += hi - lo + 1
+        self.aug_rows = off
+        self.aug: torch.Tensor | None = None
         self.align = torch.zeros(k, dtype=torch.float64, device=dev)
         self.nnz = torch.zeros(k, dtype=torch.float64, device=dev)
-        self.gram = ([torch.zeros((hi - lo, hi - lo), dtype=torch.float64, device=dev)
-                      for _, lo, hi in self.runs] if gram else None)
+        self.gram = [torch.zeros((hi - lo, hi - lo), dtype=torch.float64, device=dev)
+                     for _, lo, hi in self.runs]
+        self.want_gram = gram
 
     def add(self, name: str, g: torch.Tensor) -> None:
         """Add the per-sample gradients of one parameter, shape ``(n, numel)`` (consumed)."""
@@ -154,32 +167,41 @@ class SignStatsAccumulator:
             self.used = 0
 
     def _reduce(self, g: torch.Tensor) -> None:
-        m = torch.sign(self.onehot @ g)  # (k, b) class directions
-        s = torch.sign(g)
-        self.nnz += (m != 0).sum(1).double()
+        b = g.shape[1]
+        if self.aug is None:
+            self.aug = torch.empty((self.aug_rows, self.block), dtype=torch.float32,
+                                   device=self.device)
+        aug = self.aug[:, :b]
+        msum = self.onehot @ g  # (k, b) class sums of the raw gradients
+        for j, (_, lo, hi) in enumerate(self.runs):
+            off, nj = self.offsets[j], hi - lo
+            torch.sign(g[lo:hi], out=aug[off:off + nj])
+            torch.sign(msum[j:j + 1], out=aug[off + nj:off + nj + 1])
         # products of sign blocks are integers of magnitude <= b < 2**24: exact in float32
-        a = s @ m.T  # (n, k)
-        self.align += (self.onehot * a.T).sum(1).double()
-        if self.gram is None:
-            return
         if self.full_gram:
-            full = s @ s.T
-            for j, (_, lo, hi) in enumerate(self.runs):
-                self.gram[j] += full[lo:hi, lo:hi].double()
+            full = aug @ aug.T
+            blocks = [full[o:o + hi - lo + 1, o:o + hi - lo + 1]
+                      for o, (_, lo, hi) in zip(self.offsets, self.runs)]
         else:
-            for j, (_, lo, hi) in enumerate(self.runs):
-                sj = s[lo:hi]
-                self.gram[j] += (sj @ sj.T).double()
+            blocks = [aug[o:o + hi - lo + 1] @ aug[o:o + hi - lo + 1].T
+                      for o, (_, lo, hi) in zip(self.offsets, self.runs)]
+        for j, r in enumerate(blocks):
+            nj = r.shape[0] - 1
+            r = r.double()
+            self.gram[j] += r[:nj, :nj]
+            self.align[j] += r[:nj, nj].sum()
+            self.nnz[j] += r[nj, nj]
 
     def finish(self) -> list[dict[str, Any]]:
         """Per kept class: ``{"class", "n", "align", "nnz", "gram"}`` (``gram`` on CPU, float64,
         ``n x n``; None when not accumulated)."""
         self._flush()
         self.buffer = None
+        self.aug = None
         align = self.align.cpu().tolist()
         nnz = self.nnz.cpu().tolist()
         return [{"class": c, "n": hi - lo, "align": align[j], "nnz": nnz[j],
-                 "gram": None if self.gram is None else self.gram[j].cpu()}
+                 "gram": self.gram[j].cpu() if self.want_gram else None}
                 for j, (c, lo, hi) in enumerate(self.runs)]
 
 
