@@ -397,7 +397,8 @@ class RayExecutor(Executor):
         else:
             width = max(1, int(res.get("CPU", 1)))
             task_opts = {"num_cpus": 1}
-        self.parallelism = min(workers, width) if workers else width
+        # more tasks in flight than the cluster runs at once wait in Ray's queue
+        self.parallelism = workers or width
         self._remote = ray.remote(max_retries=int(max_retries), retry_exceptions=False,
                                   **task_opts)(_ray_task)
         self._refs: OrderedDict[str, Any] = OrderedDict()
