@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import logging
 import math
 import os
 from collections import OrderedDict
@@ -369,12 +370,14 @@ class RayExecutor(Executor):
             raise ConfigError(f"max_retries must be >= 0; got {max_retries}")
         self._owned = False
         if not ray.is_initialized():
-            opts: dict[str, Any] = {"log_to_driver": False}
+            # Ray's own start-up lines would reach stderr; nasx reports through events only
+            opts: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
             if address:
                 opts["address"] = address
-            else:
+            else:  # a new local instance, never a cluster found on this machine
                 self._owned = True
-                opts.update(include_dashboard=False, object_store_memory=256 * 2**20)
+                opts.update(address="local", include_dashboard=False,
+                            object_store_memory=256 * 2**20)
                 if workers:
                     opts["num_cpus"] = workers
             try:
