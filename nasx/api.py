@@ -25,7 +25,8 @@ from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec, get_proxy
 from .registry import spaces as _spaces
 from .registry import strategies as _strategies
-from .scoring import ScoreResult, device_kind, resolve_device
+from .scoring import ScoreResult, resolve_device
+from .strategies.base import ask_width
 from .store import ScoreKey, Store, default_store_path, open_store
 
 __all__ = [
@@ -135,12 +136,20 @@ class ScoreService:
         self._specs = {p.name: p for p in self.proxies}
         self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
 
-    def key(self, arch: Arch, spec: ProxySpec) -> ScoreKey:
-        return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
-                        self.batch.fingerprint, self.seed, device_kind(self.device))
+        #: the kind of device the executor's workers score on (the store key's device)
+        self.device_kind = self.executor.device_kind(self.job)
 
-    def score(self, archs: Sequence[Arch]) -> list[dict[str, ScoreResult]]:
-        """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``)."""
+    def key(self, arch: Arch, spec: ProxySpec, kind: str | None = None) -> ScoreKey:
+        return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
+                        self.batch.fingerprint, self.seed, kind or self.device_kind)
+
+    def score(self, archs: Sequence[Arch], on_scored: Callable[[int], None] | None = None
+              ) -> list[dict[str, ScoreResult]]:
+        """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``).
+
+        Each new score is stored once, as soon as its worker returns it, under the kind of
+        device that worker computed it on; ``on_scored(i)`` is called once ``archs[i]`` has all
+        its results (in completion order)."""
         out: list[dict[str, ScoreResult]] = [{} for _ in archs]
         missing: list[int] = []
         for i, a in enumerate(archs):
@@ -151,19 +160,26 @@ class ScoreService:
                     out[i][spec.name] = hit
             if len(out[i]) < len(self.proxies):
                 missing.append(i)
+            elif on_scored is not None:
+                on_scored(i)
         # archs missing the same proxies are scored together, with only those proxies
         groups: dict[tuple[str, ...], list[int]] = {}
         for i in missing:
             names = tuple(s.name for s in self.proxies if s.name not in out[i])
             groups.setdefault(names, []).append(i)
         for names, idx in groups.items():
-            job = self._job_for(names)
-            computed = self.executor.map(job, [archs[i] for i in idx])
-            for i, results in zip(idx, computed):
+
+            def keep(j: int, results: list[ScoreResult], kind: str,
+                     names: tuple[str, ...] = names, idx: list[int] = idx) -> None:
+                i = idx[j]
                 for name, r in zip(names, results):
                     out[i][name] = r
                     if self.store is not None:
-                        self.store.put(self.key(archs[i], self._specs[name]), r)
+                        self.store.put(self.key(archs[i], self._specs[name], kind), r)
+                if on_scored is not None:
+                    on_scored(i)
+
+            self.executor.run(self._job_for(names), [archs[i] for i in idx], keep)
         return out
 
     def _job_for(self, names: tuple[str, ...]) -> ScoringJob:
@@ -292,6 +308,8 @@ def search(
             (in-memory; nothing is resumable).
         space_opts / strategy_opts: options of the space / strategy.
         executor: ``sequential`` (default), ``process`` or ``ray`` (or an Executor).
+        executor_opts: options of the executor (``workers``, ``workers_per_device``,
+            ``archs_per_task``; Ray: ``address``, ``max_retries``); see :mod:`nasx.executors`.
         top_k: size of the reported top list.
         run: a run name; by default a run is identified by its settings. Running the same
             settings again resumes (every score already in the store is reused).
@@ -352,7 +370,7 @@ def search(
         "time_budget": time_budget,
         "data_fingerprint": batch.fingerprint,
         "batch_size": len(batch),
-        "device": device_kind(dev),
+        "device": service.device_kind,
     }
     if limits.active:
         settings["constraints"] = limits.to_dict()
@@ -390,7 +408,7 @@ def search(
             if streak >= _MAX_INFEASIBLE_STREAK:
                 stopped_by = "constraints"
                 break
-            want = max(1, ex.parallelism)
+            want = ask_width(strat)  # the strategy's setting, never the executor's width
             if budget is not None:
                 want = min(want, budget - len(archs))
             asked = strat.ask(want)
@@ -540,6 +558,7 @@ def score(
     store: str | Store | None | bool = False,
     space_opts: Mapping[str, Any] | None = None,
     executor: str | Executor | None = None,
+    executor_opts: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     download: bool = False,
     on_event: OnEvent | None = None,
@@ -565,15 +584,19 @@ def score(
     batch = make_batch(data, space_obj, batch_size=batch_size,
                        seed=seed if data_seed is None else data_seed, download=download)
     st = _resolve_store(store)
-    ex = get_executor(executor, device=device)
+    ex = get_executor(executor, device=str(resolve_device(device)),
+                      **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=device, seed=seed, store=st,
                            executor=ex, chunk_size=chunk_size)
-    rows: list[dict[str, ScoreResult]] = []
+    done = [0]
+
+    def scored(i: int) -> None:
+        done[0] += 1
+        if on_event:
+            on_event(Progress(done[0], len(parsed), "score", parsed[i].text))
+
     try:
-        for i, a in enumerate(parsed):
-            rows.extend(service.score([a]))
-            if on_event:
-                on_event(Progress(i + 1, len(parsed), "score", a.text))
+        rows = service.score(parsed, on_scored=scored)
     finally:
         if executor is None or isinstance(executor, str):
             ex.close()

@@ -17,6 +17,7 @@ __all__ = [
     "StoreError",
     "ConfigError",
     "BudgetError",
+    "ExecutorError",
 ]
 
 
@@ -61,3 +62,7 @@ class ConfigError(NasxError, ValueError):
 
 class BudgetError(NasxError, ValueError):
     """A search without any budget, or with a budget that cannot be met."""
+
+
+class ExecutorError(NasxError):
+    """Scoring on workers failed (a task still failing after its retries, a lost cluster)."""

@@ -263,6 +263,7 @@ def evaluate(
     store: Any = None,
     space_opts: Mapping[str, Any] | None = None,
     executor: str | Executor | None = None,
+    executor_opts: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     download: bool = False,
     on_event: Callable[[Event], None] | None = None,
@@ -283,7 +284,7 @@ def evaluate(
         seed: seed of the sample, of the probe batch (unless ``data_seed``) and of the first
             weight initialisation.
         init_seeds: repeat with this many initialisation seeds; metrics get mean and std.
-        data, batch_size, data_seed, device, store, executor, chunk_size: as in
+        data, batch_size, data_seed, device, store, executor, executor_opts, chunk_size: as in
             :func:`nasx.search` (store: None = the user store, False = none, or a path; every
             score is written as soon as it exists, so an interrupted evaluation resumes).
         on_event: receives :class:`nasx.events.Progress` events.
@@ -338,7 +339,8 @@ def evaluate(
     batch = make_batch(data, space_obj, batch_size=batch_size,
                        seed=seed if data_seed is None else data_seed, download=download)
     st = _resolve_store(store)
-    ex = get_executor(executor, device=str(dev))
+    ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
+    ex_kind = device_kind(dev)
     per_seed: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
     seconds: dict[str, list[float]] = {s.name: [] for s in specs}
     errors: dict[str, list[str]] = {s.name: [] for s in specs}
@@ -350,14 +352,15 @@ def evaluate(
             init_seed = seed + k
             service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
                                    store=st, executor=ex, chunk_size=chunk_size)
-            results = []
-            step = max(1, ex.parallelism)
-            for i in range(0, len(archs), step):
-                chunk = archs[i:i + step]
-                results.extend(service.score(chunk))
-                done += len(chunk)
+            ex_kind = service.device_kind
+
+            def scored(i: int) -> None:
+                nonlocal done
+                done += 1
                 if on_event:
-                    on_event(Progress(done, total, "eval", chunk[-1].text))
+                    on_event(Progress(done, total, "eval", archs[i].text))
+
+            results = service.score(archs, on_scored=scored)
             n_cached += sum(r.cached for res in results for r in res.values())
             leaf_values = {
                 leaf.name: [r[leaf.name].value if r[leaf.name].ok else None for r in results]
@@ -406,7 +409,7 @@ def evaluate(
         "data": batch.source,
         "data_fingerprint": batch.fingerprint,
         "data_seed": seed if data_seed is None else data_seed,
-        "device": device_kind(dev),
+        "device": ex_kind,
         "cached": int(n_cached),
         "seconds": round(time.perf_counter() - t_start, 3),
     }

@@ -1,29 +1,40 @@
 """Executors own concurrency; every one runs the same ask -> score -> tell loop.
 
 * :class:`SequentialExecutor` (default): scores in this process.
-* :class:`ProcessExecutor`: one worker process per GPU (or ``workers`` CPU processes).
-* :class:`RayExecutor`: Ray tasks on a cluster (``pip install nasx[ray]``).
+* :class:`ProcessExecutor`: K worker processes per device (per GPU, or per CPU slot).
+* :class:`RayExecutor`: Ray tasks on a cluster (``pip install nasx[ray]``), K tasks per GPU
+  through fractional GPUs.
 
 An executor only maps a :class:`ScoringJob` over architectures; the cache lookup, the store
-writes, the strategy calls and the events live in :func:`run_loop`, so a strategy behaves the
-same on one CPU or a cluster. Asked batches are scored, then told in ask order, so results do not
-depend on which worker finished first.
+writes, the strategy calls and the events live in the engine (:mod:`nasx.api`), so a strategy
+behaves the same on one CPU or a cluster. How many architectures are asked for at once is the
+strategy's own setting (``Strategy.ask_width``), never the executor's width, so a search gives
+the same result whatever executor runs it. Executors hand back each architecture's results as
+soon as its task returns (:meth:`Executor.run`), with the kind of device the worker scored it
+on, so the engine stores every score once, the moment it exists, under the worker's device.
 
-Workers rebuild the space, the proxies and the probe batch from the job description, so proxies
-and spaces used with process or Ray executors must be importable (registered by a module or an
-installed plugin), not defined interactively.
+Workers rebuild the scorer from the job description and keep it (with the probe batch on their
+device) under a content key of the job (:func:`job_key`): space, space options, probe-batch
+fingerprint, device, seed and chunk size; the proxies are not part of it, so jobs that differ only
+in their proxies share one scorer. Proxies and spaces used with process or Ray executors must be
+importable (registered by a module or an installed plugin), not defined interactively.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
+import logging
+import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .arch import Arch
-from .errors import ConfigError
+from .errors import ConfigError, ExecutorError
 from .scoring import Scorer, ScoreResult
 
 __all__ = [
@@ -33,7 +44,13 @@ __all__ = [
     "ProcessExecutor",
     "RayExecutor",
     "get_executor",
+    "job_key",
+    "default_workers_per_device",
 ]
+
+#: ``on_result(index, results, device_kind)``: the results of ``archs[index]`` (one per proxy of
+#: the job, in its order) and the kind of device (``cpu``/``cuda``) they were computed on
+OnResult = Callable[[int, list[ScoreResult], str], None]
 
 
 @dataclass
@@ -60,19 +77,108 @@ class ScoringJob:
 
     def portable(self) -> ScoringJob:
         """A copy with the batch on the CPU (for other processes; the space is pickled)."""
-        return ScoringJob(self.space_name, self.space_opts, self.proxies, self.batch.to("cpu"),
-                          self.device, self.seed, self.chunk_size, self.space)
+        return replace(self, batch=self.batch.to("cpu"))
+
+
+def job_key(job: ScoringJob) -> str:
+    """A content key of what a worker's scorer depends on (not of the proxies): the space (its
+    class, name and options), the probe batch's fingerprint, the device, the seed and the chunk
+    size. Equal keys mean an equal scorer, in any process; unlike ``id(job)`` a key is never
+    reused for a different job."""
+    space = job.space
+    desc = {
+        "space": job.space_name,
+        "space_opts": job.space_opts,
+        "build": None if space is None else [type(space).__module__, type(space).__qualname__,
+                                             getattr(space, "name", None),
+                                             getattr(space, "opts", None)],
+        "batch": job.batch.fingerprint,
+        "n": len(job.batch),
+        "device": job.device,
+        "seed": job.seed,
+        "chunk_size": job.chunk_size,
+    }
+    text = json.dumps(desc, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _kind(device: Any) -> str:
+    """``cpu`` or ``cuda`` for a device or device string (``cuda:1`` -> ``cuda``)."""
+    return str(getattr(device, "type", str(device).split(":", 1)[0]))
+
+
+#: GPU memory allowed per worker when choosing how many workers share a GPU: a CUDA context
+#: (about 0.5 GB) plus the working set of scoring one cell (per-sample gradients of a batch of
+#: 128 on a NAS-Bench-201 / DARTS cell are a few GB). A conservative allowance, not a measurement
+#: of every space: pass ``workers_per_device`` to override it.
+_BYTES_PER_GPU_WORKER = 6 * 2**30
+#: at most this many workers share one device by default
+_MAX_WORKERS_PER_DEVICE = 8
+
+
+def default_workers_per_device(device: Any = "cpu") -> int:
+    """How many workers share one device by default: 1 on a CPU slot; on a GPU one per
+    6 GiB of its free memory, between 1 and 8 (e.g. 8 on an idle 141 GB H200, 3 on a 24 GB card,
+    1 on a 12 GB one)."""
+    if _kind(device) != "cuda":
+        return 1
+    import torch
+
+    if not torch.cuda.is_available():
+        return 1
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return max(1, min(_MAX_WORKERS_PER_DEVICE, int(free // _BYTES_PER_GPU_WORKER)))
+
+
+def _check_count(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number; got {value!r}") from None
+    if n < 1 or n != float(value):
+        raise ConfigError(f"{name} must be a whole number >= 1; got {value!r}")
+    return n
+
+
+def _tasks(n: int, per_task: int | None, width: int) -> list[list[int]]:
+    """Indices 0..n-1 cut into consecutive tasks: ``per_task`` each, or by default about two
+    tasks per worker, at most 8 architectures a task (fewer, longer tasks amortise the per-task
+    cost; more, shorter ones balance the load and lose less when a worker dies)."""
+    if n == 0:
+        return []
+    size = per_task or max(1, min(8, math.ceil(n / (2 * max(1, width)))))
+    return [list(range(i, min(n, i + size))) for i in range(0, n, size)]
 
 
 class Executor(abc.ABC):
     """Maps a scoring job over architectures."""
 
-    #: how many architectures it is worth asking for at once
+    #: how many architectures it scores at once (workers); informative only: strategies ask
+    #: in batches fixed by their own settings, never by this
     parallelism: int = 1
 
     @abc.abstractmethod
+    def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
+        """Score every architecture of ``archs`` with every proxy of ``job`` and call
+        ``on_result`` once per architecture, as soon as its results are back (in any order)."""
+
     def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
         """Per architecture, the results of every proxy of ``job`` (in ``job.proxies`` order)."""
+        out: list[list[ScoreResult] | None] = [None] * len(archs)
+
+        def keep(i: int, results: list[ScoreResult], kind: str) -> None:
+            out[i] = results
+
+        self.run(job, archs, keep)
+        return out  # type: ignore[return-value]
+
+    def device_kind(self, job: ScoringJob) -> str:
+        """The kind of device (``cpu``/``cuda``) this executor's workers score ``job`` on."""
+        from .scoring import resolve_device
+
+        return _kind(resolve_device(job.device))
 
     def close(self) -> None:  # noqa: B027 - a no-op unless the executor holds workers
         pass
@@ -89,30 +195,69 @@ class SequentialExecutor(Executor):
 
     def __init__(self) -> None:
         self._scorer: Scorer | None = None
-        self._key: tuple[Any, ...] | None = None
+        self._key: str | None = None
 
-    def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
-        # jobs that differ only in their proxies share one scorer (and its device batch)
-        key = (id(job.space), job.space_name, job.batch.fingerprint, job.device, job.seed,
-               job.chunk_size)
+    def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
+        key = job_key(job)
         if self._key != key or self._scorer is None:
             self._scorer, self._key = job.scorer(), key
-        return [self._scorer.score_many(a, job.proxies) for a in archs]
+        kind = _kind(self._scorer.device)
+        for i, a in enumerate(archs):
+            on_result(i, self._scorer.score_many(a, job.proxies), kind)
 
 
-_WORKER_SCORERS: dict[int, Scorer] = {}
+# -- worker side (process and Ray workers) ------------------------------------------------------
+#: scorers of this worker process, by job key (a few, most recent last)
+_WORKER_SCORERS: OrderedDict[str, Scorer] = OrderedDict()
+_WORKER_CACHE_SIZE = 2
 
 
-def _worker_score(job: ScoringJob, arch_texts: list[str], job_id: int) -> list[list[dict]]:
-    scorer = _WORKER_SCORERS.get(job_id)
+def _worker_scorer(key: str, get_job: Callable[[], ScoringJob]) -> Scorer:
+    scorer = _WORKER_SCORERS.get(key)
     if scorer is None:
-        _WORKER_SCORERS.clear()
-        scorer = _WORKER_SCORERS[job_id] = job.scorer()
+        scorer = _WORKER_SCORERS[key] = get_job().scorer()
+        while len(_WORKER_SCORERS) > _WORKER_CACHE_SIZE:
+            _WORKER_SCORERS.popitem(last=False)
+    else:
+        _WORKER_SCORERS.move_to_end(key)
+    return scorer
+
+
+def _score_texts(scorer: Scorer, proxies: list[str], arch_texts: list[str]
+                 ) -> tuple[str, list[list[dict]]]:
     out = []
     for t in arch_texts:
         arch = scorer.space.parse(t)
-        out.append([r.to_dict() for r in scorer.score_many(arch, job.proxies)])
-    return out
+        out.append([r.to_dict() for r in scorer.score_many(arch, proxies)])
+    return _kind(scorer.device), out
+
+
+def _init_process_worker(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _process_task(job: ScoringJob, key: str, proxies: list[str], arch_texts: list[str]
+                  ) -> tuple[str, list[list[dict]]]:
+    return _score_texts(_worker_scorer(key, lambda: job), proxies, arch_texts)
+
+
+def _ray_task(key: str, job_ref: list[Any], proxies: list[str], arch_texts: list[str]
+              ) -> tuple[str, list[list[dict]]]:
+    # the job's reference arrives inside a list, so Ray does not fetch the job (and its probe
+    # batch) for every task: only a worker without a scorer of this key reads it
+    def fetch() -> ScoringJob:
+        import ray
+
+        return ray.get(job_ref[0])
+
+    return _score_texts(_worker_scorer(key, fetch), proxies, arch_texts)
+
+
+def _ray_free_gpu_workers() -> int:
+    return default_workers_per_device("cuda")
 
 
 def _from_dicts(rows: list[dict]) -> list[ScoreResult]:
@@ -120,48 +265,66 @@ def _from_dicts(rows: list[dict]) -> list[ScoreResult]:
 
 
 class ProcessExecutor(Executor):
-    """One worker process per GPU (``device=cuda``) or ``workers`` CPU processes.
+    """K worker processes per device: per GPU (``device=cuda``), or per CPU slot.
 
-    Each worker is pinned to one device (``cuda:k``) and keeps its scorer between batches.
+    Args:
+        workers: GPUs to use (default: all), or CPU slots (default: half the cores).
+        device: ``auto``, ``cpu``, ``cuda``.
+        workers_per_device: K processes per device (default: :func:`default_workers_per_device`,
+            1 on CPU, from free memory on a GPU): small cells fill a large GPU. Scores do not
+            depend on K.
+        archs_per_task: architectures per task (default: about two tasks per worker, at most 8).
+
+    Each worker is pinned to one device (``cuda:k``) and keeps its scorer between tasks. CPU
+    workers use ``cores // processes`` torch threads each (at least 1).
     """
 
-    def __init__(self, workers: int | None = None, device: str = "auto") -> None:
+    def __init__(self, workers: int | None = None, device: str = "auto",
+                 workers_per_device: int | None = None,
+                 archs_per_task: int | None = None) -> None:
         import multiprocessing as mp
 
         import torch
 
-        self.devices: list[str]
+        workers = _check_count("workers", workers)
+        k = _check_count("workers per device", workers_per_device)
+        self.archs_per_task = _check_count("architectures per task", archs_per_task)
+        slots: list[str]
         if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
             n = torch.cuda.device_count()
             if n == 0:
                 raise ConfigError("ProcessExecutor: device cuda asked for, but no GPU is present")
-            self.devices = [f"cuda:{k}" for k in range(workers or n)]
+            if workers is not None and workers > n:
+                raise ConfigError(f"ProcessExecutor: {workers} GPUs asked for, {n} present")
+            slots = [f"cuda:{g}" for g in range(workers or n)]
+            k = k or default_workers_per_device(slots[0])
+            threads = None
         else:
-            self.devices = ["cpu"] * (workers or max(1, (os.cpu_count() or 2) // 2))
+            slots = ["cpu"] * (workers or max(1, (os.cpu_count() or 2) // 2))
+            k = k or 1
+            threads = max(1, (os.cpu_count() or 1) // (len(slots) * k))
+        self.workers_per_device = k
+        self.devices = [d for d in slots for _ in range(k)]
         self.parallelism = len(self.devices)
         ctx = mp.get_context("spawn")
-        self._pools = [ctx.Pool(1) for _ in self.devices]
-        self._job_ids: dict[int, int] = {}
+        self._pools = [ctx.Pool(1, initializer=_init_process_worker, initargs=(threads,))
+                       for _ in self.devices]
 
-    def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
+    def device_kind(self, job: ScoringJob) -> str:
+        return _kind(self.devices[0])
+
+    def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
         base = job.portable()
-        jid = self._job_ids.setdefault(id(job), len(self._job_ids) + 1)
-        parts: list[list[int]] = [[] for _ in self._pools]
-        for i in range(len(archs)):
-            parts[i % len(self._pools)].append(i)
         pending = []
-        for k, (pool, idx) in enumerate(zip(self._pools, parts)):
-            if not idx:
-                continue
-            j = ScoringJob(base.space_name, base.space_opts, base.proxies, base.batch,
-                           self.devices[k], base.seed, base.chunk_size, base.space)
-            pending.append((idx, pool.apply_async(_worker_score,
-                                                  (j, [archs[i].text for i in idx], jid))))
-        out: list[list[ScoreResult] | None] = [None] * len(archs)
+        for t, idx in enumerate(_tasks(len(archs), self.archs_per_task, len(self._pools))):
+            k = t % len(self._pools)
+            j = replace(base, device=self.devices[k])
+            pending.append((idx, self._pools[k].apply_async(
+                _process_task, (j, job_key(j), list(job.proxies), [archs[i].text for i in idx]))))
         for idx, res in pending:
-            for i, rows in zip(idx, res.get()):
-                out[i] = _from_dicts(rows)
-        return out  # type: ignore[return-value]
+            kind, rows = res.get()
+            for i, r in zip(idx, rows):
+                on_result(i, _from_dicts(r), kind)
 
     def close(self) -> None:
         for p in self._pools:
@@ -170,17 +333,29 @@ class ProcessExecutor(Executor):
 
 
 class RayExecutor(Executor):
-    """Scores on a Ray cluster: one task per architecture, each given one GPU when the
-    cluster has GPUs (``num_gpus=1``), else CPUs.
+    """Scores on a Ray cluster, K tasks per GPU (fractional GPUs) or one task per CPU.
 
     Args:
-        address: Ray address (``auto`` to join a running cluster; None starts a local one).
-        num_gpus: GPUs per task (default 1 when the cluster has GPUs, else 0).
-        parallelism: how many architectures to ask for at once (default: cluster GPUs or CPUs).
+        address: ``auto`` (join the cluster this machine belongs to), ``ray://host:port`` (Ray
+            client) or a head node's ``host:port``; None joins a Ray instance already started in
+            this process, else starts a local one (with ``workers`` CPUs when given).
+        workers: most tasks in flight at once (default: the cluster's CPUs, or GPUs x K).
+        workers_per_device: K tasks per GPU, each asking ``num_gpus=1/K`` (default: from the
+            free memory of a GPU of the cluster, see :func:`default_workers_per_device`; 1 on
+            a CPU-only cluster, where each task asks one CPU).
+        archs_per_task: architectures per task (default: about two tasks per worker, at most 8).
+        max_retries: how often a task whose worker process or node died is run again elsewhere.
+
+    Each task scores several architectures; a worker keeps its scorer and its probe batch (on its
+    device) under the job's content key (:func:`job_key`), so later tasks of the same job only
+    ship architecture strings. Results come back per task and are stored as they arrive, so a
+    failure loses at most the tasks in flight; a task that still fails after ``max_retries``
+    raises :class:`~nasx.errors.ExecutorError`.
     """
 
-    def __init__(self, address: str | None = None, num_gpus: float | None = None,
-                 parallelism: int | None = None) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 workers_per_device: int | None = None, archs_per_task: int | None = None,
+                 max_retries: int = 3, num_gpus: float | None = None) -> None:
         try:
             import ray
         except ImportError:
@@ -188,31 +363,112 @@ class RayExecutor(Executor):
                 "the Ray executor needs ray: pip install 'nasx[ray]'"
             ) from None
         self._ray = ray
+        workers = _check_count("workers", workers)
+        k = _check_count("workers per device", workers_per_device)
+        self.archs_per_task = _check_count("architectures per task", archs_per_task)
+        if int(max_retries) < 0:
+            raise ConfigError(f"max_retries must be >= 0; got {max_retries}")
+        self._owned = False
         if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            # Ray's own start-up lines would reach stderr; nasx reports through events only
+            opts: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+            if address:
+                opts["address"] = address
+            else:  # a new local instance, never a cluster found on this machine
+                self._owned = True
+                opts.update(address="local", include_dashboard=False,
+                            object_store_memory=256 * 2**20)
+                if workers:
+                    opts["num_cpus"] = workers
+            try:
+                ray.init(**opts)
+            except Exception as exc:  # ConnectionError, ValueError, RuntimeError, ...
+                where = address or "a local instance"
+                raise ConfigError(f"cannot start or reach Ray at {where}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         res = ray.cluster_resources()
         gpus = int(res.get("GPU", 0))
-        self.num_gpus = num_gpus if num_gpus is not None else (1 if gpus else 0)
-        self.parallelism = parallelism or max(1, gpus or int(res.get("CPU", 1)))
-        self._remote = ray.remote(num_gpus=self.num_gpus)(_worker_score)
+        if num_gpus is None and gpus:
+            if k is None:
+                k = int(ray.get(ray.remote(num_gpus=1)(_ray_free_gpu_workers).remote()))
+            num_gpus = 1.0 / k
+        self.num_gpus = float(num_gpus or 0)
+        self.workers_per_device = k or 1
+        if self.num_gpus:
+            width = max(1, int(gpus / self.num_gpus))
+            task_opts = {"num_gpus": self.num_gpus, "num_cpus": min(1.0, self.num_gpus)}
+        else:
+            width = max(1, int(res.get("CPU", 1)))
+            task_opts = {"num_cpus": 1}
+        # more tasks in flight than the cluster runs at once wait in Ray's queue
+        self.parallelism = workers or width
+        self._remote = ray.remote(max_retries=int(max_retries), retry_exceptions=False,
+                                  **task_opts)(_ray_task)
+        self._refs: OrderedDict[str, Any] = OrderedDict()
 
-    def map(self, job: ScoringJob, archs: Sequence[Arch]) -> list[list[ScoreResult]]:
-        base = job.portable()
-        base.device = "cuda" if self.num_gpus else "cpu"
-        ref = self._ray.put(base)
-        futures = [self._remote.remote(ref, [a.text], id(job)) for a in archs]
-        return [_from_dicts(rows[0]) for rows in self._ray.get(futures)]
+    def device_kind(self, job: ScoringJob) -> str:
+        return "cuda" if self.num_gpus else "cpu"
+
+    def _job_ref(self, job: ScoringJob) -> tuple[str, Any]:
+        base = replace(job.portable(), device=self.device_kind(job))
+        key = job_key(base)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = self._ray.put(base)
+            while len(self._refs) > 4:
+                self._refs.popitem(last=False)
+        return key, ref
+
+    def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
+        ray = self._ray
+        key, ref = self._job_ref(job)
+        todo = _tasks(len(archs), self.archs_per_task, self.parallelism)[::-1]
+        running: dict[Any, list[int]] = {}
+        while todo or running:
+            while todo and len(running) < self.parallelism:
+                idx = todo.pop()
+                fut = self._remote.remote(key, [ref], list(job.proxies),
+                                          [archs[i].text for i in idx])
+                running[fut] = idx
+            done, _ = ray.wait(list(running), num_returns=1)
+            for fut in done:
+                idx = running.pop(fut)
+                try:
+                    kind, rows = ray.get(fut)
+                except ray.exceptions.RayError as exc:
+                    for f in running:
+                        ray.cancel(f)
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    raise ExecutorError(
+                        f"a Ray task of {len(idx)} architectures failed after its retries: "
+                        f"{first}") from None
+                for i, r in zip(idx, rows):
+                    on_result(i, _from_dicts(r), kind)
+
+    def close(self) -> None:
+        self._refs.clear()
+        if self._owned and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._owned = False
 
 
 def get_executor(name: str | Executor | None, device: str = "auto", **opts: Any) -> Executor:
-    """``sequential`` (default), ``process`` or ``ray``."""
+    """``sequential`` (default), ``process`` or ``ray``; ``opts`` go to its constructor
+    (``workers``, ``workers_per_device``, ``archs_per_task``; Ray: ``address``, ...)."""
     if isinstance(name, Executor):
         return name
     key = (name or "sequential").lower()
+    opts = {k: v for k, v in opts.items() if v is not None}
     if key == "sequential":
+        if opts:
+            raise ConfigError(f"the sequential executor takes no options; got "
+                              f"{', '.join(sorted(opts))}")
         return SequentialExecutor()
-    if key == "process":
-        return ProcessExecutor(device=device, **opts)
-    if key == "ray":
-        return RayExecutor(**opts)
+    try:
+        if key == "process":
+            return ProcessExecutor(device=device, **opts)
+        if key == "ray":
+            return RayExecutor(**opts)
+    except TypeError as exc:
+        raise ConfigError(f"executor {key}: {exc}") from None
     raise ConfigError(f"unknown executor {name!r}; use sequential, process or ray")

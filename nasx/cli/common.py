@@ -17,7 +17,8 @@ from ..errors import ConfigError
 from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
 from ..jsonutil import json_clean
 
-__all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg"]
+__all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
+           "executor_opts"]
 
 
 def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "gradalign-i",
@@ -47,7 +48,21 @@ def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "grada
                    help="SQLite score store [user cache folder]")
     g.add_argument("--no-store", action="store_true", help="do not read or write a store")
     g.add_argument("--executor", default="sequential",
-                   help="sequential, process (one worker per GPU) or ray [sequential]")
+                   help="sequential, process (K worker processes per GPU or CPU slot) or ray "
+                   "(Ray tasks on a cluster) [sequential]")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="process: GPUs to use [all] or CPU slots [half the cores]; ray: most "
+                   "tasks in flight [cluster CPUs, or GPUs x K]; a local Ray instance gets N CPUs")
+    g.add_argument("--workers-per-device", type=int, default=None, metavar="K",
+                   help="process/ray: K workers share each device (Ray: num_gpus=1/K) so small "
+                   "cells fill a large GPU; scores do not depend on K [1 on CPU; on a GPU one "
+                   "per 6 GiB free, at most 8]")
+    g.add_argument("--archs-per-task", type=int, default=None, metavar="M",
+                   help="process/ray: architectures per task [about two tasks per worker, at "
+                   "most 8]")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="ray: auto (the cluster this machine joined), ray://HOST:PORT (Ray "
+                   "client) or HOST:PORT of a head node [a local instance]")
     g.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     g.add_argument("--config", default=None, metavar="FILE.yaml",
@@ -104,6 +119,25 @@ def load_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
                 raise ConfigError(f"config {path}: {key}={value!r} is invalid") from None
         defaults[dest] = value
     parser.set_defaults(**defaults)
+
+
+def executor_opts(args: argparse.Namespace) -> dict[str, Any]:
+    """The executor options given on the command line (checked against ``--executor``)."""
+    name = str(args.executor or "sequential").lower()
+    opts = {"workers": args.workers, "workers_per_device": args.workers_per_device,
+            "archs_per_task": args.archs_per_task}
+    for flag, value in (("--workers", args.workers),
+                        ("--workers-per-device", args.workers_per_device),
+                        ("--archs-per-task", args.archs_per_task)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1; got {value}")
+        if value is not None and name == "sequential":
+            raise ConfigError(f"{flag} needs --executor process or ray")
+    if args.ray_address is not None:
+        if name != "ray":
+            raise ConfigError("--ray-address needs --executor ray")
+        opts["address"] = args.ray_address
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def store_arg(args: argparse.Namespace) -> Any:

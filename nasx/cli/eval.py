@@ -19,7 +19,15 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
+from .common import (
+    Renderer,
+    add_common,
+    dump_json,
+    executor_opts,
+    fmt,
+    parse_kv,
+    store_arg,
+)
 
 HELP = "rank correlation of proxies against ground-truth accuracies"
 
@@ -72,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             store=store_arg(args),
             space_opts=parse_kv(args.space_opt, "--space-opt"),
             executor=args.executor,
+            executor_opts=executor_opts(args),
             chunk_size=args.chunk_size,
             download=args.download,
             on_event=render,

@@ -13,7 +13,15 @@ import argparse
 import sys
 
 from ..errors import ConfigError
-from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
+from .common import (
+    Renderer,
+    add_common,
+    dump_json,
+    executor_opts,
+    fmt,
+    parse_kv,
+    store_arg,
+)
 
 HELP = "score architectures with proxies"
 
@@ -48,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             store=store_arg(args) if (args.store or args.no_store) else False,
             space_opts=parse_kv(args.space_opt, "--space-opt"),
             executor=args.executor,
+            executor_opts=executor_opts(args),
             chunk_size=args.chunk_size,
             download=args.download,
             on_event=render,

@@ -18,7 +18,15 @@ from typing import Any
 
 from ..errors import BudgetError
 from ..events import Evaluated, Event
-from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
+from .common import (
+    Renderer,
+    add_common,
+    dump_json,
+    executor_opts,
+    fmt,
+    parse_kv,
+    store_arg,
+)
 
 HELP = "search a space with a proxy as fitness"
 
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             space_opts=parse_kv(args.space_opt, "--space-opt"),
             strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"),
             executor=args.executor,
+            executor_opts=executor_opts(args),
             top_k=args.top_k,
             run=args.run,
             chunk_size=args.chunk_size,

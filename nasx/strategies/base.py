@@ -22,7 +22,7 @@ import numpy as np
 from ..arch import Arch
 from ..spaces.base import SearchSpace, coerce_options
 
-__all__ = ["Strategy", "told_fitness"]
+__all__ = ["Strategy", "told_fitness", "ask_width"]
 
 
 def told_fitness(fitness: float, info: dict[str, Any] | None
@@ -39,6 +39,14 @@ def told_fitness(fitness: float, info: dict[str, Any] | None
     leaves = {name: (float(r.value) if getattr(r, "ok", False) else None)
               for name, r in (info.get("results") or {}).items()}
     return fitness, spec, leaves
+
+
+def ask_width(strategy: Any) -> int:
+    """How many architectures the engine asks ``strategy`` for at once: its ``ask_width``
+    (1 for a strategy that does not say)."""
+    width = getattr(strategy, "ask_width", 1)
+    width = width() if callable(width) else width
+    return max(1, int(width))
 
 
 class Strategy(abc.ABC):
@@ -68,6 +76,15 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def tell(self, arch: Arch, fitness: float, info: dict[str, Any] | None = None) -> None:
         """Report the oriented fitness (higher is better, ``-inf`` = failed) of an asked arch."""
+
+    @property
+    def ask_width(self) -> int:
+        """How many architectures the engine asks for at once (``ask(ask_width)``, fewer when
+        the budget ends). A setting of the strategy, never the executor's width: a search gives
+        the same result on one CPU, K processes per GPU or a Ray cluster, because executors only
+        decide where the architectures of one ask are scored, in parallel. Default 1; strategies
+        with a ``batch`` option use it."""
+        return int(self.opts.get("batch", 1))
 
     def wrap_space(self, space: SearchSpace) -> SearchSpace:
         """The space the scorer builds asked archs with (pruning builds supernets)."""

@@ -21,9 +21,12 @@ Details that change results, all explicit:
   asked again; the store answers it without recomputing, but it counts as an evaluation.
 * Failures and infeasible architectures (fitness ``-inf``) join the population like any child
   and age out; they win a tournament only when every drawn member has ``-inf``.
-* Batched asks (``ask(n)`` with ``n > 1``, e.g. one child per GPU): the children of one batch
-  come from independent tournaments over the same population (the synchronous form of the
-  paper's parallel workers), and join it in ask order when told. While the initial population
+* Batched asks (``ask(n)`` with ``n > 1``): the children of one batch come from independent
+  tournaments over the same population (the synchronous form of the paper's parallel workers),
+  and join it in ask order when told. The engine asks ``batch`` at a time (default 1, the
+  sequential algorithm of the reference); the batch is a setting of the run, never the
+  executor's width, so the same settings give the same run on one CPU or a cluster, and a
+  larger ``batch`` lets a parallel executor score that many children at once. While the initial population
   is being filled, ``ask`` returns only the missing random members; children are made once all
   of them are told.
 * Population proxies (``te-nas``): a member's fitness is re-ranked over every architecture told
@@ -68,6 +71,9 @@ class RegularizedEvolution(Strategy):
     options: dict[str, tuple[type, Any, str]] = {  # noqa: RUF012 (declared so by the base)
         "population": (int, 10, "population size P (NAS-Bench-201 REA baseline: 10)"),
         "sample": (int, 3, "tournament sample size S, drawn with replacement (baseline: 3)"),
+        "batch": (int, 1, "children asked for at once, from independent tournaments over the "
+                  "same population (1: the sequential algorithm; more lets parallel executors "
+                  "score them at once, and changes the run)"),
     }
 
     def __init__(self, space: Any, seed: int = 0, **opts: Any) -> None:
@@ -77,6 +83,8 @@ class RegularizedEvolution(Strategy):
                               f"{self.opts['population']}")
         if self.opts["sample"] < 1:
             raise ConfigError(f"evolution: sample must be >= 1, got {self.opts['sample']}")
+        if self.opts["batch"] < 1:
+            raise ConfigError(f"evolution: batch must be >= 1, got {self.opts['batch']}")
         # every told architecture, in tell order: (arch, told fitness, leaf raw values)
         self._history: list[tuple[Arch, float, dict[str, float | None] | None]] = []
         #: indices into the history of the current population, oldest first
