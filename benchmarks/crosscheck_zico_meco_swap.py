@@ -186,7 +186,7 @@ def run_crosscheck(args: argparse.Namespace) -> dict[str, Any]:
         net = space.build(arch, 10)
         initial = copy.deepcopy(net.state_dict())
 
-        def fresh() -> torch.nn.Module:
+        def fresh(arch=arch, initial=initial) -> torch.nn.Module:
             m = space.build(arch, 10)
             m.load_state_dict(initial)
             m.train()
