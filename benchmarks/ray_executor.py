@@ -197,9 +197,9 @@ def _fault_only(args: argparse.Namespace) -> int:
     doc["fault"] = fault
     doc["fault"]["cells_chosen"] = ("--fault-cells cells drawn with numpy default_rng(0) from "
                                     "accuracies.csv; reference: their sequential scores")
-    doc["fault_command"] = ("python benchmarks/ray_executor.py --fault-only --fault-cells {} "
-                            "--batch-size {} --proxy {} --out {}").format(
-                                args.fault_cells, args.batch_size, args.proxy, args.out)
+    doc["fault_command"] = ("python benchmarks/ray_executor.py --fault-only "
+                            f"--fault-cells {args.fault_cells} --batch-size {args.batch_size} "
+                            f"--proxy {args.proxy} --out {args.out}")
     out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(doc["fault"], indent=2))
     print("rerun:", doc["fault_command"])
@@ -219,10 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                    "sample, against their sequential scores) and update its entry in --out")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ray_executor_cpu.json"))
     args = p.parse_args(argv)
-    command = ("python benchmarks/ray_executor.py --cells {} --batch-size {} --proxy {} "
-               "--fault-cells {} --repeats {} --out {}").format(
-                   args.cells, args.batch_size, args.proxy, args.fault_cells, args.repeats,
-                   args.out)
+    command = (f"python benchmarks/ray_executor.py --cells {args.cells} "
+               f"--batch-size {args.batch_size} --proxy {args.proxy} "
+               f"--fault-cells {args.fault_cells} --repeats {args.repeats} --out {args.out}")
     print("rerun:", command, file=sys.stderr)
     import ray
 

@@ -26,8 +26,8 @@ from .proxies.base import ProxySpec, get_proxy
 from .registry import spaces as _spaces
 from .registry import strategies as _strategies
 from .scoring import ScoreResult, resolve_device
-from .strategies.base import ask_width
 from .store import ScoreKey, Store, default_store_path, open_store
+from .strategies.base import ask_width
 
 __all__ = [
     "ScoreService",

@@ -26,9 +26,9 @@ Details that change results, all explicit:
   and join it in ask order when told. The engine asks ``batch`` at a time (default 1, the
   sequential algorithm of the reference); the batch is a setting of the run, never the
   executor's width, so the same settings give the same run on one CPU or a cluster, and a
-  larger ``batch`` lets a parallel executor score that many children at once. While the initial population
-  is being filled, ``ask`` returns only the missing random members; children are made once all
-  of them are told.
+  larger ``batch`` lets a parallel executor score that many children at once. While the
+  initial population is being filled, ``ask`` returns only the missing random members;
+  children are made once all of them are told.
 * Population proxies (``te-nas``): a member's fitness is re-ranked over every architecture told
   so far before each tournament (the engine passes the component scores in ``info``), so early
   and late members are compared on one scale.
