@@ -25,7 +25,16 @@ from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec, get_proxy
 from .registry import spaces as _spaces
 from .registry import strategies as _strategies
-from .scoring import ScoreResult, device_kind, resolve_device
+from .scoring import (
+    OK,
+    OOM,
+    ScoreResult,
+    check_chunk_size,
+    device_identity,
+    device_kind,
+    key_options,
+    resolve_device,
+)
 from .store import ScoreKey, Store, default_store_path, open_store
 
 __all__ = [
@@ -97,7 +106,14 @@ class ScoreService:
 
     Looks every (arch, proxy) up in the store first, sends only the missing ones to the
     executor, writes each new score to the store as soon as it exists, and returns results in
-    the order asked.
+    the order asked. With a one-at-a-time executor every architecture is looked up again just
+    before it is scored, so a score another process stored meanwhile is read, not recomputed.
+
+    A stored failure is retried unless ``keep_failures`` is set; even then an out-of-memory
+    failure is reused only on the physical device that ran out of memory.
+
+    ``scoring_opts`` are further options of the scoring route that can change values (they go
+    into every key through :func:`nasx.scoring.key_options`; None values are left out).
     """
 
     def __init__(
@@ -112,6 +128,8 @@ class ScoreService:
         executor: Executor | None = None,
         chunk_size: int | None = None,
         build_space: Any = None,
+        keep_failures: bool = False,
+        scoring_opts: Mapping[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.build_space = build_space or space
@@ -120,6 +138,9 @@ class ScoreService:
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.store = store
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.keep_failures = keep_failures
+        self.scoring_opts = dict(scoring_opts or {})
         self.executor = executor or get_executor("sequential")
         self.job = ScoringJob(
             space_name=space.name,
@@ -128,27 +149,56 @@ class ScoreService:
             batch=batch,
             device=str(self.device),
             seed=self.seed,
-            chunk_size=chunk_size,
+            chunk_size=self.chunk_size,
             space=self.build_space,
         )
         self._space_key = _opts_key(space.opts)
         self._specs = {p.name: p for p in self.proxies}
         self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
+        self._device_name = device_identity(self.device)
+        self._scoring = {
+            p.name: json.dumps(key_options(p, chunk_size=self.chunk_size, **self.scoring_opts),
+                               sort_keys=True)
+            for p in self.proxies
+        }
 
     def key(self, arch: Arch, spec: ProxySpec) -> ScoreKey:
+        scoring = self._scoring.get(spec.name)
+        if scoring is None:
+            scoring = json.dumps(key_options(spec, chunk_size=self.chunk_size,
+                                             **self.scoring_opts), sort_keys=True)
         return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
-                        self.batch.fingerprint, self.seed, device_kind(self.device))
+                        self.batch.fingerprint, self.seed, device_kind(self.device), scoring)
+
+    def _lookup(self, arch: Arch, spec: ProxySpec) -> ScoreResult | None:
+        """A stored result that may be served (failures only when kept and still meaningful)."""
+        if self.store is None:
+            return None
+        rec = self.store.get_record(self.key(arch, spec), spec.higher_is_better)
+        if rec is None:
+            return None
+        hit, device_name = rec
+        if hit.status == OK and hit.value is not None:
+            return hit
+        if not self.keep_failures:
+            return None
+        if hit.status == OOM and device_name != self._device_name:
+            return None
+        return hit
+
+    def _missing(self, arch: Arch, have: dict[str, ScoreResult]) -> None:
+        for spec in self.proxies:
+            if spec.name not in have:
+                hit = self._lookup(arch, spec)
+                if hit is not None:
+                    have[spec.name] = hit
 
     def score(self, archs: Sequence[Arch]) -> list[dict[str, ScoreResult]]:
         """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``)."""
         out: list[dict[str, ScoreResult]] = [{} for _ in archs]
         missing: list[int] = []
         for i, a in enumerate(archs):
-            for spec in self.proxies:
-                hit = self.store.get(self.key(a, spec), spec.higher_is_better) if self.store \
-                    else None
-                if hit is not None:
-                    out[i][spec.name] = hit
+            self._missing(a, out[i])
             if len(out[i]) < len(self.proxies):
                 missing.append(i)
         # archs missing the same proxies are scored together, with only those proxies
@@ -156,15 +206,29 @@ class ScoreService:
         for i in missing:
             names = tuple(s.name for s in self.proxies if s.name not in out[i])
             groups.setdefault(names, []).append(i)
+        one_at_a_time = getattr(self.executor, "parallelism", 1) <= 1
         for names, idx in groups.items():
-            job = self._job_for(names)
-            computed = self.executor.map(job, [archs[i] for i in idx])
-            for i, results in zip(idx, computed):
-                for name, r in zip(names, results):
-                    out[i][name] = r
-                    if self.store is not None:
-                        self.store.put(self.key(archs[i], self._specs[name]), r)
+            if one_at_a_time:
+                for i in idx:
+                    if len(idx) > 1:  # another process may have stored it meanwhile
+                        self._missing(archs[i], out[i])
+                    todo = tuple(n for n in names if n not in out[i])
+                    if todo:
+                        self._compute(todo, [i], archs, out)
+            else:
+                self._compute(names, idx, archs, out)
         return out
+
+    def _compute(self, names: tuple[str, ...], idx: list[int], archs: Sequence[Arch],
+                 out: list[dict[str, ScoreResult]]) -> None:
+        job = self._job_for(names)
+        computed = self.executor.map(job, [archs[i] for i in idx])
+        for i, results in zip(idx, computed):
+            for name, r in zip(names, results):
+                out[i][name] = r
+                if self.store is not None:
+                    self.store.put(self.key(archs[i], self._specs[name]), r,
+                                   device_name=self._device_name)
 
     def _job_for(self, names: tuple[str, ...]) -> ScoringJob:
         """The scoring job restricted to ``names`` (the full job when all are missing)."""
