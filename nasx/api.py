@@ -39,7 +39,9 @@ from .store import ScoreKey, Store, default_store_path, open_store
 
 __all__ = [
     "ScoreService",
+    "SearchInterrupted",
     "SearchResult",
+    "check_run_options",
     "make_batch",
     "make_space",
     "make_strategy",
@@ -95,6 +97,29 @@ def make_batch(
         return data
     ds = load_dataset(data, download=download)
     return draw_batch(ds, batch_size, seed, input_size=tuple(space.input_shape[1:]))
+
+
+def check_run_options(*, seed: Any = 0, data_seed: Any = None, chunk_size: Any = None,
+                      batch_size: Any = 128) -> None:
+    """Reject option values no run can use, before any data is loaded or anything scored."""
+    for name, v, optional in (("seed", seed, False), ("data seed", data_seed, True)):
+        if v is None and optional:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 or v >= 2**63:
+            raise ConfigError(f"{name} must be an integer in [0, 2**63); got {v!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ConfigError(f"batch size must be a positive integer; got {batch_size!r}")
+    check_chunk_size(chunk_size)
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """A search stopped by Ctrl-C (SIGINT). Every score computed so far is in the store;
+    ``result`` is the search result over the evaluations done (``stopped_by="interrupted"``)."""
+
+    def __init__(self, result: SearchResult) -> None:
+        super().__init__("search interrupted")
+        self.result = result
 
 
 def _opts_key(opts: Mapping[str, Any]) -> str:
@@ -324,6 +349,7 @@ def search(
     run: str | None = None,
     chunk_size: int | None = None,
     download: bool = False,
+    keep_failures: bool = False,
     on_event: OnEvent | None = None,
 ) -> SearchResult:
     """Search ``space`` for the architecture the proxy scores best.
@@ -359,8 +385,15 @@ def search(
         top_k: size of the reported top list.
         run: a run name; by default a run is identified by its settings. Running the same
             settings again resumes (every score already in the store is reused).
-        chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs).
+        chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs); for
+            split-sensitive proxies (grad-norm, snip, fisher, grasp, jacob-cov) it changes the
+            value and is recorded in the store key.
+        keep_failures: reuse failures stored by an earlier run instead of retrying them (an
+            out-of-memory failure is reused only on the device that ran out of memory).
         on_event: callback receiving :mod:`nasx.events` events (progress).
+
+    Raises:
+        SearchInterrupted: on Ctrl-C; its ``result`` holds the best so far.
 
     Example:
         >>> import nasx  # doctest: +SKIP
@@ -373,6 +406,8 @@ def search(
         raise BudgetError(f"budget must be at least 1; got {budget}")
     if time_budget is not None and time_budget <= 0:
         raise BudgetError(f"time budget must be positive; got {time_budget}")
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
     emit = on_event or (lambda e: None)
     space_obj = make_space(space, **dict(space_opts or {}))
     spec = parse_proxies(proxy)
@@ -402,7 +437,8 @@ def search(
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size, build_space=build_space)
+                           executor=ex, chunk_size=chunk_size, build_space=build_space,
+                           keep_failures=keep_failures)
     checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
                if limits.active else None)
     settings = {
@@ -443,6 +479,7 @@ def search(
     n_cached = n_failed = n_infeasible = streak = 0
     stopped_by = "exhausted"
     progress = getattr(strat, "progress", None)
+    interrupted = False
     try:
         while True:
             if budget is not None and len(archs) >= budget:
@@ -514,6 +551,12 @@ def search(
                     note="; ".join(errors), n_infeasible=n_infeasible,
                     detail=progress() if callable(progress) else "",
                 ))
+    except KeyboardInterrupt:
+        # every score computed so far is already in the store; report the best of them
+        interrupted = True
+        stopped_by = "interrupted"
+        n = min(len(archs), len(rows))  # an evaluation cut in the middle is left out
+        del archs[n:], rows[n:]
     finally:
         if executor is None or isinstance(executor, str):
             ex.close()
@@ -553,6 +596,10 @@ def search(
         stopped_by=stopped_by,
         infeasible=n_infeasible,
     )
+    if interrupted:
+        if st is not None and not isinstance(store, Store):
+            st.close()
+        raise SearchInterrupted(result)
     if st is not None:
         st.run_finish(run_id, result.to_dict())
         if not isinstance(store, Store):
@@ -606,6 +653,7 @@ def score(
     executor: str | Executor | None = None,
     chunk_size: int | None = None,
     download: bool = False,
+    keep_failures: bool = False,
     on_event: OnEvent | None = None,
 ) -> list[ScoreResult] | ScoreResult:
     """Score architectures (strings in the space's notation, or Arch values) with proxies.
@@ -620,6 +668,8 @@ def score(
         ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
         ...  # doctest: +SKIP
     """
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
     single = isinstance(archs, (str, Arch))
     items = [archs] if single else list(archs)  # type: ignore[list-item]
     space_obj = make_space(space, **dict(space_opts or {}))
@@ -631,7 +681,7 @@ def score(
     st = _resolve_store(store)
     ex = get_executor(executor, device=device)
     service = ScoreService(space_obj, leaves, batch, device=device, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size)
+                           executor=ex, chunk_size=chunk_size, keep_failures=keep_failures)
     rows: list[dict[str, ScoreResult]] = []
     try:
         for i, a in enumerate(parsed):

@@ -19,7 +19,15 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .common import Renderer, add_common, dump_json, fmt, parse_kv, store_arg
+from .common import (
+    Renderer,
+    add_common,
+    check_output_path,
+    dump_json,
+    fmt,
+    parse_kv,
+    store_arg,
+)
 
 HELP = "rank correlation of proxies against ground-truth accuracies"
 
@@ -51,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--truth FILE.csv is required")
     if args.all and args.sample is not None:
         raise ConfigError("give either --sample N or --all, not both")
+    # fail before the (long) scoring when an output cannot be written
+    check_output_path(args.csv, "--csv")
+    check_output_path(args.plot, "--plot")
     if args.plot:  # fail before the (long) scoring when matplotlib is missing
         from ..plot import require_matplotlib
 
@@ -74,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             executor=args.executor,
             chunk_size=args.chunk_size,
             download=args.download,
+            keep_failures=args.keep_failures,
             on_event=render,
         )
     if args.csv:
