@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--retest-seed", type=int, default=None,
                     help="also score with this init and batch seed: nasx-vs-nasx Spearman")
     ap.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "naslib_crosscheck.json"),
+    ap.add_argument("--out",
+                    default=str(REPO / "benchmarks" / "results" / "naslib_crosscheck.json"),
                     help="JSON output (default benchmarks/results/naslib_crosscheck.json)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = ap.parse_args(argv)
