@@ -1,5 +1,10 @@
 """Property-based: malformed architecture strings never escape ``space.parse`` as anything but
-nasx's own errors (2,000 generated strings per space and strategy, derandomised)."""
+nasx's own errors.
+
+The full check (``-m slow``) draws 2,000 strings per space for each of three strategies (random
+text, mutations of valid strings, JSON-shaped junk): 6,000 per space, derandomised. The default
+suite runs the same properties with 150 strings each.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,13 @@ from nasx.errors import NasxError
 from nasx.registry import spaces
 
 SPACES = sorted(spaces.names())
-EXAMPLES = 2000
-_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=list(HealthCheck))
+FULL, QUICK = 2000, 150
+SIZES = [pytest.param(QUICK, id="quick"), pytest.param(FULL, id="full", marks=pytest.mark.slow)]
+
+
+def _settings(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
 _cache: dict[str, tuple[object, list[str]]] = {}
 
 
@@ -68,11 +77,12 @@ def _mutations(valid: str):
     )
 
 
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("name", SPACES)
-def test_random_text(name):
+def test_random_text(name, n):
     sp, _ = _space(name)
 
-    @_SETTINGS
+    @_settings(n)
     @given(st.text(max_size=200))
     def check(text):
         _parse(sp, text)
@@ -80,11 +90,12 @@ def test_random_text(name):
     check()
 
 
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("name", SPACES)
-def test_mutated_valid_strings(name):
+def test_mutated_valid_strings(name, n):
     sp, valid = _space(name)
 
-    @_SETTINGS
+    @_settings(n)
     @given(st.sampled_from(valid).flatmap(_mutations))
     def check(text):
         _parse(sp, text)
@@ -92,11 +103,12 @@ def test_mutated_valid_strings(name):
     check()
 
 
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("name", SPACES)
-def test_json_shaped_junk(name):
+def test_json_shaped_junk(name, n):
     sp, _ = _space(name)
 
-    @_SETTINGS
+    @_settings(n)
     @given(_JSONISH)
     def check(obj):
         _parse(sp, json.dumps(obj))
