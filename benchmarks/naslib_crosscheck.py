@@ -26,7 +26,10 @@ with the CIFAR-10 mean/std; cross-entropy loss; networks in training mode. The i
 Run (one CPU thread; about 5-15 s per cell for all proxies)::
 
     OMP_NUM_THREADS=1 python benchmarks/naslib_crosscheck.py --n 100 --seed 0 \
-        --batch-size 32 --out naslib_crosscheck.json
+        --batch-size 32 --threads 1
+
+The JSON report goes to ``benchmarks/results/naslib_crosscheck.json`` unless ``--out`` says
+otherwise; it records the command that reruns it.
 """
 
 from __future__ import annotations
@@ -148,12 +151,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--retest-seed", type=int, default=None,
                     help="also score with this init and batch seed: nasx-vs-nasx Spearman")
     ap.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
-    ap.add_argument("--out", default="naslib_crosscheck.json", help="JSON output")
+    ap.add_argument("--out",
+                    default=str(REPO / "benchmarks" / "results" / "naslib_crosscheck.json"),
+                    help="JSON output (default benchmarks/results/naslib_crosscheck.json)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = ap.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        sys.exit("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
     import nasx  # noqa: F401  (registers built-ins lazily)
     from nasx.api import make_space
     from nasx.evaluation import rank_metrics
@@ -268,7 +276,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "augment": not args.no_augment, "device": args.device,
             "retest_seed": args.retest_seed, "data_fingerprint": batch.fingerprint,
             "truth": "nasbench201/accuracies.csv:cifar10_test", "seconds": seconds,
-            "torch": torch.__version__,
+            "torch": torch.__version__, "threads": args.threads,
+            "machine": "shared CPU machine (2 cores, several concurrent users): seconds are "
+                       "indicative only",
         },
         "command": cmd,
         "results": results,

@@ -25,13 +25,23 @@ from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec, get_proxy
 from .registry import spaces as _spaces
 from .registry import strategies as _strategies
-from .scoring import ScoreResult, resolve_device
+from .scoring import (
+    OK,
+    OOM,
+    ScoreResult,
+    check_chunk_size,
+    device_identity,
+    key_options,
+    resolve_device,
+)
 from .store import ScoreKey, Store, default_store_path, open_store
 from .strategies.base import ask_width
 
 __all__ = [
     "ScoreService",
+    "SearchInterrupted",
     "SearchResult",
+    "check_run_options",
     "make_batch",
     "make_space",
     "make_strategy",
@@ -89,6 +99,29 @@ def make_batch(
     return draw_batch(ds, batch_size, seed, input_size=tuple(space.input_shape[1:]))
 
 
+def check_run_options(*, seed: Any = 0, data_seed: Any = None, chunk_size: Any = None,
+                      batch_size: Any = 128) -> None:
+    """Reject option values no run can use, before any data is loaded or anything scored."""
+    for name, v, optional in (("seed", seed, False), ("data seed", data_seed, True)):
+        if v is None and optional:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 or v >= 2**63:
+            raise ConfigError(f"{name} must be an integer in [0, 2**63); got {v!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ConfigError(f"batch size must be a positive integer; got {batch_size!r}")
+    check_chunk_size(chunk_size)
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """A search stopped by Ctrl-C (SIGINT). Every score computed so far is in the store;
+    ``result`` is the search result over the evaluations done (``stopped_by="interrupted"``)."""
+
+    def __init__(self, result: SearchResult) -> None:
+        super().__init__("search interrupted")
+        self.result = result
+
+
 def _opts_key(opts: Mapping[str, Any]) -> str:
     return json.dumps({k: opts[k] for k in sorted(opts)}, sort_keys=True, default=str)
 
@@ -98,7 +131,14 @@ class ScoreService:
 
     Looks every (arch, proxy) up in the store first, sends only the missing ones to the
     executor, writes each new score to the store as soon as it exists, and returns results in
-    the order asked.
+    the order asked. With a one-at-a-time executor every architecture is looked up again just
+    before it is scored, so a score another process stored meanwhile is read, not recomputed.
+
+    A stored failure is retried unless ``keep_failures`` is set; even then an out-of-memory
+    failure is reused only on the physical device that ran out of memory.
+
+    ``scoring_opts`` are further options of the scoring route that can change values (they go
+    into every key through :func:`nasx.scoring.key_options`; None values are left out).
     """
 
     def __init__(
@@ -113,6 +153,8 @@ class ScoreService:
         executor: Executor | None = None,
         chunk_size: int | None = None,
         build_space: Any = None,
+        keep_failures: bool = False,
+        scoring_opts: Mapping[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.build_space = build_space or space
@@ -121,6 +163,9 @@ class ScoreService:
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.store = store
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.keep_failures = keep_failures
+        self.scoring_opts = dict(scoring_opts or {})
         self.executor = executor or get_executor("sequential")
         self.job = ScoringJob(
             space_name=space.name,
@@ -129,19 +174,53 @@ class ScoreService:
             batch=batch,
             device=str(self.device),
             seed=self.seed,
-            chunk_size=chunk_size,
+            chunk_size=self.chunk_size,
             space=self.build_space,
         )
         self._space_key = _opts_key(space.opts)
         self._specs = {p.name: p for p in self.proxies}
         self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
-
+        self._device_name = device_identity(self.device)
+        self._scoring = {
+            p.name: json.dumps(key_options(p, chunk_size=self.chunk_size, **self.scoring_opts),
+                               sort_keys=True)
+            for p in self.proxies
+        }
         #: the kind of device the executor's workers score on (the store key's device)
         self.device_kind = self.executor.device_kind(self.job)
 
     def key(self, arch: Arch, spec: ProxySpec, kind: str | None = None) -> ScoreKey:
+        """The store key of ``arch`` scored by ``spec`` on a device of ``kind`` (default: the
+        kind the executor's workers score on)."""
+        scoring = self._scoring.get(spec.name)
+        if scoring is None:
+            scoring = json.dumps(key_options(spec, chunk_size=self.chunk_size,
+                                             **self.scoring_opts), sort_keys=True)
         return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
-                        self.batch.fingerprint, self.seed, kind or self.device_kind)
+                        self.batch.fingerprint, self.seed, kind or self.device_kind, scoring)
+
+    def _lookup(self, arch: Arch, spec: ProxySpec) -> ScoreResult | None:
+        """A stored result that may be served (failures only when kept and still meaningful)."""
+        if self.store is None:
+            return None
+        rec = self.store.get_record(self.key(arch, spec), spec.higher_is_better)
+        if rec is None:
+            return None
+        hit, device_name = rec
+        if hit.status == OK and hit.value is not None:
+            return hit
+        if not self.keep_failures:
+            return None
+        if hit.status == OOM and device_name != self._device_name:
+            return None
+        return hit
+
+    def _missing(self, arch: Arch, have: dict[str, ScoreResult]) -> None:
+        for spec in self.proxies:
+            if spec.name not in have:
+                hit = self._lookup(arch, spec)
+                if hit is not None:
+                    have[spec.name] = hit
 
     def score(self, archs: Sequence[Arch], on_scored: Callable[[int], None] | None = None
               ) -> list[dict[str, ScoreResult]]:
@@ -153,11 +232,7 @@ class ScoreService:
         out: list[dict[str, ScoreResult]] = [{} for _ in archs]
         missing: list[int] = []
         for i, a in enumerate(archs):
-            for spec in self.proxies:
-                hit = self.store.get(self.key(a, spec), spec.higher_is_better) if self.store \
-                    else None
-                if hit is not None:
-                    out[i][spec.name] = hit
+            self._missing(a, out[i])
             if len(out[i]) < len(self.proxies):
                 missing.append(i)
             elif on_scored is not None:
@@ -167,20 +242,37 @@ class ScoreService:
         for i in missing:
             names = tuple(s.name for s in self.proxies if s.name not in out[i])
             groups.setdefault(names, []).append(i)
+        one_at_a_time = getattr(self.executor, "parallelism", 1) <= 1
         for names, idx in groups.items():
-
-            def keep(j: int, results: list[ScoreResult], kind: str,
-                     names: tuple[str, ...] = names, idx: list[int] = idx) -> None:
-                i = idx[j]
-                for name, r in zip(names, results):
-                    out[i][name] = r
-                    if self.store is not None:
-                        self.store.put(self.key(archs[i], self._specs[name], kind), r)
-                if on_scored is not None:
-                    on_scored(i)
-
-            self.executor.run(self._job_for(names), [archs[i] for i in idx], keep)
+            if one_at_a_time:
+                for i in idx:
+                    if len(idx) > 1:  # another process may have stored it meanwhile
+                        self._missing(archs[i], out[i])
+                    todo = tuple(n for n in names if n not in out[i])
+                    if todo:
+                        self._compute(todo, [i], archs, out, on_scored)
+                    elif on_scored is not None:
+                        on_scored(i)
+            else:
+                self._compute(names, idx, archs, out, on_scored)
         return out
+
+    def _compute(self, names: tuple[str, ...], idx: list[int], archs: Sequence[Arch],
+                 out: list[dict[str, ScoreResult]],
+                 on_scored: Callable[[int], None] | None) -> None:
+        def keep(j: int, results: list[ScoreResult], kind: str) -> None:
+            i = idx[j]
+            for name, r in zip(names, results):
+                out[i][name] = r
+                if self.store is not None:
+                    # the physical device is known for local workers; remote ones by kind
+                    name_of = self._device_name if kind == self.device_kind else kind
+                    self.store.put(self.key(archs[i], self._specs[name], kind), r,
+                                   device_name=name_of)
+            if on_scored is not None:
+                on_scored(i)
+
+        self.executor.run(self._job_for(names), [archs[i] for i in idx], keep)
 
     def _job_for(self, names: tuple[str, ...]) -> ScoringJob:
         """The scoring job restricted to ``names`` (the full job when all are missing)."""
@@ -276,6 +368,7 @@ def search(
     run: str | None = None,
     chunk_size: int | None = None,
     download: bool = False,
+    keep_failures: bool = False,
     on_event: OnEvent | None = None,
 ) -> SearchResult:
     """Search ``space`` for the architecture the proxy scores best.
@@ -313,8 +406,15 @@ def search(
         top_k: size of the reported top list.
         run: a run name; by default a run is identified by its settings. Running the same
             settings again resumes (every score already in the store is reused).
-        chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs).
+        chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs); for
+            split-sensitive proxies (grad-norm, snip, fisher, grasp, jacob-cov) it changes the
+            value and is recorded in the store key.
+        keep_failures: reuse failures stored by an earlier run instead of retrying them (an
+            out-of-memory failure is reused only on the device that ran out of memory).
         on_event: callback receiving :mod:`nasx.events` events (progress).
+
+    Raises:
+        SearchInterrupted: on Ctrl-C; its ``result`` holds the best so far.
 
     Example:
         >>> import nasx  # doctest: +SKIP
@@ -327,6 +427,8 @@ def search(
         raise BudgetError(f"budget must be at least 1; got {budget}")
     if time_budget is not None and time_budget <= 0:
         raise BudgetError(f"time budget must be positive; got {time_budget}")
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
     emit = on_event or (lambda e: None)
     space_obj = make_space(space, **dict(space_opts or {}))
     spec = parse_proxies(proxy)
@@ -356,7 +458,8 @@ def search(
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size, build_space=build_space)
+                           executor=ex, chunk_size=chunk_size, build_space=build_space,
+                           keep_failures=keep_failures)
     checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
                if limits.active else None)
     settings = {
@@ -397,6 +500,7 @@ def search(
     n_cached = n_failed = n_infeasible = streak = 0
     stopped_by = "exhausted"
     progress = getattr(strat, "progress", None)
+    interrupted = False
     try:
         while True:
             if budget is not None and len(archs) >= budget:
@@ -468,6 +572,12 @@ def search(
                     note="; ".join(errors), n_infeasible=n_infeasible,
                     detail=progress() if callable(progress) else "",
                 ))
+    except KeyboardInterrupt:
+        # every score computed so far is already in the store; report the best of them
+        interrupted = True
+        stopped_by = "interrupted"
+        n = min(len(archs), len(rows))  # an evaluation cut in the middle is left out
+        del archs[n:], rows[n:]
     finally:
         if executor is None or isinstance(executor, str):
             ex.close()
@@ -507,6 +617,10 @@ def search(
         stopped_by=stopped_by,
         infeasible=n_infeasible,
     )
+    if interrupted:
+        if st is not None and not isinstance(store, Store):
+            st.close()
+        raise SearchInterrupted(result)
     if st is not None:
         st.run_finish(run_id, result.to_dict())
         if not isinstance(store, Store):
@@ -561,6 +675,7 @@ def score(
     executor_opts: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     download: bool = False,
+    keep_failures: bool = False,
     on_event: OnEvent | None = None,
 ) -> list[ScoreResult] | ScoreResult:
     """Score architectures (strings in the space's notation, or Arch values) with proxies.
@@ -575,6 +690,8 @@ def score(
         ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
         ...  # doctest: +SKIP
     """
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
     single = isinstance(archs, (str, Arch))
     items = [archs] if single else list(archs)  # type: ignore[list-item]
     space_obj = make_space(space, **dict(space_opts or {}))
@@ -587,7 +704,7 @@ def score(
     ex = get_executor(executor, device=str(resolve_device(device)),
                       **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=device, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size)
+                           executor=ex, chunk_size=chunk_size, keep_failures=keep_failures)
     done = [0]
 
     def scored(i: int) -> None:

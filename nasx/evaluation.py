@@ -78,6 +78,19 @@ def read_truth(
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"ground-truth file {str(path)!r} not found")
+    try:
+        return _read_truth_rows(p, space, arch_col, acc_col)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{p.name} is not a UTF-8 text CSV ({exc.reason} at byte "
+                        f"{exc.start}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{p.name} is not a readable CSV: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read ground-truth file {p}: {exc}") from None
+
+
+def _read_truth_rows(p: Path, space: Any, arch_col: str,
+                     acc_col: str) -> list[tuple[Arch, float]]:
     out: list[tuple[Arch, float]] = []
     with open(p, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -87,6 +100,8 @@ def read_truth(
                 raise ConfigError(f"{p.name}: no column {col!r}; columns are {cols}")
         for lineno, row in enumerate(reader, start=2):
             text, acc = row[arch_col], row[acc_col]
+            if text is None:
+                raise DataError(f"{p.name} line {lineno}: no value in column {arch_col!r}")
             if acc is None or acc.strip() == "":
                 continue
             try:
@@ -266,6 +281,7 @@ def evaluate(
     executor_opts: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     download: bool = False,
+    keep_failures: bool = False,
     on_event: Callable[[Event], None] | None = None,
 ) -> EvalReport:
     """Score a sample of ground-truth architectures and report rank metrics per proxy.
@@ -284,7 +300,8 @@ def evaluate(
         seed: seed of the sample, of the probe batch (unless ``data_seed``) and of the first
             weight initialisation.
         init_seeds: repeat with this many initialisation seeds; metrics get mean and std.
-        data, batch_size, data_seed, device, store, executor, executor_opts, chunk_size: as in
+        data, batch_size, data_seed, device, store, executor, executor_opts, chunk_size,
+            keep_failures: as in
             :func:`nasx.search` (store: None = the user store, False = none, or a path; every
             score is written as soon as it exists, so an interrupted evaluation resumes).
         on_event: receives :class:`nasx.events.Progress` events.
@@ -295,10 +312,19 @@ def evaluate(
         ...  # doctest: +SKIP
         >>> rep.metrics["gradalign-i"]["kendall"]  # doctest: +SKIP
     """
-    from .api import ScoreService, _resolve_store, make_batch, make_space, parse_proxies
+    from .api import (
+        ScoreService,
+        _resolve_store,
+        check_run_options,
+        make_batch,
+        make_space,
+        parse_proxies,
+    )
     from .scoring import device_kind, resolve_device
 
     t_start = time.perf_counter()
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
     if not isinstance(init_seeds, int) or init_seeds < 1:
         raise ConfigError(f"init_seeds must be an integer >= 1; got {init_seeds!r}")
     space_obj = make_space(space, **dict(space_opts or {}))
@@ -351,7 +377,8 @@ def evaluate(
         for k in range(init_seeds):
             init_seed = seed + k
             service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
-                                   store=st, executor=ex, chunk_size=chunk_size)
+                                   store=st, executor=ex, chunk_size=chunk_size,
+                                   keep_failures=keep_failures)
             ex_kind = service.device_kind
 
             def scored(i: int) -> None:

@@ -2,15 +2,23 @@
 
 It builds the model, seeds its initialisation (without touching the caller's global RNG state),
 places model and probe batch on the device, calls the proxy, times it, and turns every failure
-(an exception, a NaN/inf score, CUDA out-of-memory) into a :class:`ScoreResult` with a status.
-Out-of-memory on per-sample gradients is retried with smaller chunks before it is recorded.
-Several proxies scored on one architecture share the model's initial weights and a cache (so
-GradAlign-I and -II compute per-sample gradients once).
+(an exception, a NaN/inf score, a non-number, CUDA out-of-memory) into a :class:`ScoreResult`
+with a status. Several proxies scored on one architecture share the model's initial weights and a
+cache (so GradAlign-I and -II compute per-sample gradients once).
+
+Out-of-memory: a proxy whose value does not depend on how the batch is split
+(``batch_split="invariant"``, e.g. the per-sample-gradient proxies) is retried with halved chunks,
+each retry starting again from the model's initial weights and a fresh cache, so the retried
+value equals the unchunked one. A split-sensitive proxy (grad-norm, snip, fisher, grasp,
+jacob-cov) is never re-split: its OOM is recorded (with the advice to set ``--chunk-size``, which
+then goes into the store key) so that no network is silently scored on another scale.
+
+:func:`key_options` is the one place that lists the scorer options that can change a value; the
+store key records them (an option added to the scorer that changes values goes there).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import traceback
@@ -23,7 +31,12 @@ from .data import ProbeBatch
 from .errors import ConfigError, NasxError
 from .proxies.base import ProxySpec, ScoreContext, get_proxy
 
-__all__ = ["ScoreResult", "Scorer", "resolve_device", "OK", "FAILED", "NONFINITE", "OOM"]
+__all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "key_options",
+           "check_chunk_size", "OK", "FAILED", "NONFINITE", "OOM", "SCORER_VERSION"]
+
+#: version of the scorer's own behaviour (initialisation, precision, placement); part of every
+#: store key through :func:`key_options`; bump it when a change alters scores of every proxy
+SCORER_VERSION = "2"
 
 OK = "ok"
 FAILED = "failed"  # the proxy raised
@@ -87,8 +100,54 @@ def resolve_device(device: str | Any = "auto") -> Any:
             )
         return dev
     if text == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"device {device!r} asked for, but MPS (Apple GPU) is not "
+                              "available here; use auto, cpu or cuda")
         return torch.device("mps")
-    raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def device_identity(device: Any) -> str:
+    """The physical device a result was computed on (``cpu``, or the CUDA device's name and
+    memory): an out-of-memory failure is only meaningful on the device that ran out."""
+    kind = str(getattr(device, "type", device))
+    if kind != "cuda":
+        return kind
+    import torch
+
+    try:
+        props = torch.cuda.get_device_properties(device)
+        return f"cuda:{props.name}:{props.total_memory // 2**20}MiB"
+    except Exception:  # noqa: BLE001 - an identity is informative only
+        return "cuda"
+
+
+def check_chunk_size(chunk_size: Any) -> int | None:
+    """``None`` or a positive int; anything else is a :class:`ConfigError`."""
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk size must be a positive integer (or unset); got {chunk_size!r}")
+    return chunk_size
+
+
+def key_options(spec: ProxySpec, *, chunk_size: int | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """The scorer options that can change ``spec``'s value, as they go into the store key.
+
+    Always the scorer version; the chunk size only for split-sensitive proxies (for the others
+    any chunk gives the same value, so scores are shared across chunk sizes). ``extra`` holds
+    further options of the scoring route (e.g. a per-sample-gradient method); a value of None
+    means "the default" and is left out, so adding an option keeps existing keys valid.
+    """
+    opts: dict[str, Any] = {"scorer": SCORER_VERSION}
+    if spec.split_sensitive:
+        opts["split"] = chunk_size if chunk_size is not None else "full"
+    for k in sorted(extra):
+        if extra[k] is not None:
+            opts[k] = extra[k]
+    return opts
 
 
 def device_kind(device: Any) -> str:
@@ -127,7 +186,7 @@ class Scorer:
         self.device = resolve_device(device)
         self.batch = batch.to(self.device)
         self.seed = int(seed)
-        self.chunk_size = chunk_size
+        self.chunk_size = check_chunk_size(chunk_size)
         self.keep_traceback = keep_traceback
 
     @property
@@ -168,7 +227,8 @@ class Scorer:
                 for s in specs
             ]
         build_s = time.perf_counter() - t0
-        initial = copy.deepcopy(model.state_dict()) if len(specs) > 1 else None
+        # kept on the CPU: every proxy, and every out-of-memory retry, starts from these weights
+        initial = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         ctx = ScoreContext(
             device=self.device,
             seed=self.seed,
@@ -178,13 +238,11 @@ class Scorer:
         )
         results = []
         for k, spec in enumerate(specs):
-            if k and initial is not None:
-                model.load_state_dict(initial)
-                model.zero_grad(set_to_none=True)
-                for p in model.parameters():
-                    p.requires_grad_(True)
+            if k:
+                _restore(model, initial)
             model.train()
-            results.append(self._run_one(arch, spec, model, ctx, build_s if k == 0 else 0.0))
+            results.append(self._run_one(arch, spec, model, ctx, build_s if k == 0 else 0.0,
+                                         initial))
         del model
         return results
 
@@ -196,12 +254,19 @@ class Scorer:
         return g
 
     def _run_one(
-        self, arch: Arch, spec: ProxySpec, model: Any, ctx: ScoreContext, extra_s: float
+        self, arch: Arch, spec: ProxySpec, model: Any, ctx: ScoreContext, extra_s: float,
+        initial: dict[str, Any] | None = None,
     ) -> ScoreResult:
         import torch
 
         chunk = self.chunk_size
+        first = True
         while True:
+            if not first:  # a retry: the failed attempt may have changed weights, modes, grads
+                if initial is not None:
+                    _restore(model, initial)
+                model.train()
+            first = False
             ctx.generator = self._generator()
             ctx.chunk_size = chunk
             t0 = time.perf_counter()
@@ -214,9 +279,18 @@ class Scorer:
                 ctx.cache.clear()
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                smaller = _smaller_chunk(chunk, len(self.batch))
+                smaller = None if spec.split_sensitive else _smaller_chunk(chunk, len(self.batch))
                 if smaller is None:
-                    return ScoreResult(str(arch), spec.name, None, OOM, self._error(exc),
+                    why = self._error(exc)
+                    if spec.split_sensitive:
+                        why = (f"out of memory at chunk size {chunk or 'full batch'} on "
+                               f"{device_identity(self.device)}; {spec.name}'s value depends on "
+                               "how the batch is split, so it is not retried with smaller chunks "
+                               "(set --chunk-size, which is recorded with the score, or lower "
+                               f"--batch-size): {why}")
+                    else:
+                        why = f"out of memory on {device_identity(self.device)}: {why}"
+                    return ScoreResult(str(arch), spec.name, None, OOM, why,
                                        time.perf_counter() - t0 + extra_s,
                                        higher_is_better=spec.higher_is_better)
                 chunk = smaller
@@ -226,9 +300,13 @@ class Scorer:
                                    time.perf_counter() - t0 + extra_s,
                                    higher_is_better=spec.higher_is_better)
             seconds = time.perf_counter() - t0 + extra_s
+            if isinstance(value, bool) or isinstance(value, (str, bytes)):
+                return ScoreResult(str(arch), spec.name, None, FAILED,
+                                   f"proxy returned {type(value).__name__}, not a number",
+                                   seconds, higher_is_better=spec.higher_is_better)
             try:
                 value = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RuntimeError, OverflowError):
                 return ScoreResult(str(arch), spec.name, None, FAILED,
                                    f"proxy returned {type(value).__name__}, not a number",
                                    seconds, higher_is_better=spec.higher_is_better)
@@ -243,6 +321,15 @@ class Scorer:
         if self.keep_traceback:
             return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return f"{type(exc).__name__}: {exc}"
+
+
+def _restore(model: Any, initial: dict[str, Any] | None) -> None:
+    """Back to the initial weights and buffers, no gradients, every parameter trainable."""
+    if initial is not None:
+        model.load_state_dict(initial)
+    model.zero_grad(set_to_none=True)
+    for p in model.parameters():
+        p.requires_grad_(True)
 
 
 def _full_precision(device: Any) -> Any:

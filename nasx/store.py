@@ -1,16 +1,31 @@
 """The score store: a SQLite file (no server) that caches every score and records runs.
 
 A score is keyed by (space, space options, arch key, proxy id + version + options, probe-data
-fingerprint, seed, device kind), so it is never computed twice; a search killed at any point
+fingerprint, seed, device kind, scoring options), so it is never computed twice; the scoring
+options (:func:`nasx.scoring.key_options`) hold the scorer's version and every scorer setting that
+can change a value (the batch split of split-sensitive proxies, ...). A search killed at any point
 resumes from the store (``nasx search`` with the same settings replays its strategy, and every
 score it already has comes from the cache). Writes are committed one by one in WAL mode, so a
-crash loses at most the score being computed.
+crash loses at most the score being computed; several processes may share one store (SQLite's
+locking; each looks a score up again just before computing it).
+
+Failed scores are stored with their cause and status; callers decide whether to reuse them
+(:class:`nasx.api.ScoreService` retries them unless asked to keep them, and never reuses an
+out-of-memory failure recorded on another physical device: ``device_name``).
+
+The file is marked as nasx's (``PRAGMA application_id`` and a ``nasx_meta`` table). A file that
+is not SQLite, a SQLite file of another application (even one with a ``scores`` table), a
+damaged file (``PRAGMA quick_check``) or a store of a newer schema is refused with a
+:class:`~nasx.errors.StoreError` and left untouched. A store of the previous schema (no scoring
+options in its key) is upgraded in place: its rows are kept in ``scores_v1`` and never served,
+since their keys lack what the current keys hold.
 
 ``open_store(None)`` / ``open_store(":memory:")`` gives an in-memory store with the same API.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -24,9 +39,19 @@ from typing import Any
 from .errors import StoreError
 from .scoring import ScoreResult
 
-__all__ = ["Store", "ScoreKey", "open_store", "default_store_path"]
+__all__ = ["Store", "ScoreKey", "open_store", "default_store_path", "SCHEMA_VERSION",
+           "APPLICATION_ID"]
+
+#: ``PRAGMA application_id`` of a nasx store (ASCII "nasx")
+APPLICATION_ID = 0x6E617378
+#: schema version of the tables below (``nasx_meta.schema``)
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS nasx_meta (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS scores (
     space       TEXT NOT NULL,
     space_opts  TEXT NOT NULL,
@@ -35,13 +60,15 @@ CREATE TABLE IF NOT EXISTS scores (
     data_fp     TEXT NOT NULL,
     seed        INTEGER NOT NULL,
     device      TEXT NOT NULL,
+    scoring     TEXT NOT NULL,
     arch        TEXT NOT NULL,
     value       REAL,
     status      TEXT NOT NULL,
     error       TEXT,
     seconds     REAL NOT NULL,
     created     REAL NOT NULL,
-    PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device)
+    device_name TEXT,
+    PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device, scoring)
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -61,6 +88,15 @@ CREATE TABLE IF NOT EXISTS run_evals (
 );
 """
 
+#: the tables (and their columns) of a schema-1 store, the only foreign layout nasx upgrades
+_V1_TABLES = {
+    "scores": ["space", "space_opts", "arch_key", "proxy", "data_fp", "seed", "device", "arch",
+               "value", "status", "error", "seconds", "created"],
+    "runs": ["run_id", "settings", "state", "status", "result", "created", "updated"],
+    "run_evals": ["run_id", "step", "arch", "payload"],
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
 
 def default_store_path() -> Path:
     """``<cache dir>/scores.sqlite`` (see :func:`nasx.data.cache_dir`)."""
@@ -71,7 +107,12 @@ def default_store_path() -> Path:
 
 @dataclass(frozen=True)
 class ScoreKey:
-    """Everything a cached score depends on."""
+    """Everything a cached score depends on.
+
+    ``scoring`` is the JSON of :func:`nasx.scoring.key_options` (scorer version, batch split of
+    split-sensitive proxies, further scoring-route options); ``""`` for records that do not
+    come from the scorer (e.g. constraint measurements).
+    """
 
     space: str
     space_opts: str
@@ -80,6 +121,65 @@ class ScoreKey:
     data_fp: str
     seed: int
     device: str
+    scoring: str = ""
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.space, self.space_opts, self.arch_key, self.proxy, self.data_fp, self.seed,
+                self.device, self.scoring)
+
+
+def _inspect(path: str) -> str:
+    """What the file at ``path`` is: ``new`` (absent or empty), ``nasx``, ``v1`` (a schema-1
+    nasx store to upgrade); anything else raises StoreError without writing to the file."""
+    p = Path(path)
+    if p.is_dir():
+        raise StoreError(f"store {path} is a folder, not a file")
+    if not p.exists() or p.stat().st_size == 0:
+        return "new"
+    try:
+        with open(p, "rb") as f:
+            head = f.read(100)
+    except OSError as exc:
+        raise StoreError(f"cannot read store {path}: {exc}") from exc
+    if len(head) < 100 or head[:16] != _SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a nasx store (not an SQLite file); refusing to use it")
+    try:
+        ro = sqlite3.connect(f"file:{p.resolve().as_posix()}?mode=ro", uri=True, timeout=60.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {path}: {exc}") from exc
+    try:
+        app_id = int(ro.execute("PRAGMA application_id").fetchone()[0])
+        check = ro.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            raise StoreError(f"store {path} is damaged ({check[0] if check else 'no answer'}); "
+                             "move it away (nasx will start a new one) or restore a backup")
+        tables = {r[0] for r in ro.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            if app_id not in (0, APPLICATION_ID):
+                raise StoreError(f"{path} is an SQLite file of another application "
+                                 f"(application_id {app_id:#x}); refusing to use it")
+            return "new"
+        if app_id == APPLICATION_ID and "nasx_meta" in tables:
+            row = ro.execute("SELECT value FROM nasx_meta WHERE key='schema'").fetchone()
+            version = int(row[0]) if row and str(row[0]).isdigit() else -1
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"store {path} has schema {version}, newer than this nasx "
+                                 f"({SCHEMA_VERSION}); upgrade nasx or use another --store")
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"store {path} has an unknown schema ({row!r}); refusing it")
+            return "nasx"
+        cols = {t: [r[1] for r in ro.execute(f"PRAGMA table_info({t})")] for t in tables}
+        if app_id == 0 and tables == set(_V1_TABLES) and all(
+                cols[t] == c for t, c in _V1_TABLES.items()):
+            return "v1"
+        raise StoreError(f"{path} is an SQLite file that is not a nasx store (tables: "
+                         f"{', '.join(sorted(tables))}); refusing to use it")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"store {path} cannot be read ({exc}); is it a damaged nasx store?") \
+            from exc
+    finally:
+        ro.close()
 
 
 class Store:
@@ -87,54 +187,117 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = ":memory:" if path in (None, ":memory:") else str(Path(path).expanduser())
+        kind = "new"
         if self.path != ":memory:":
+            kind = _inspect(self.path)
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the folder of store {self.path}: {exc}") from exc
+            if Path(self.path).exists() and not os.access(self.path, os.W_OK):
+                raise StoreError(f"store {self.path} is read-only; make it writable or pass "
+                                 "another --store (or --no-store)")
+            if not os.access(Path(self.path).parent, os.W_OK):
+                raise StoreError(f"the folder of store {self.path} is not writable (SQLite "
+                                 "needs it for its journal); pass another --store")
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60.0)
+            self._db.execute("PRAGMA busy_timeout=60000")
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.commit()
+            if kind == "v1":
+                self._upgrade_v1()
+            if kind in ("new", "v1"):
+                self._db.execute("BEGIN IMMEDIATE")
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.execute("INSERT OR IGNORE INTO nasx_meta VALUES ('schema', ?)",
+                                 (str(SCHEMA_VERSION),))
+                self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
+    def _upgrade_v1(self) -> None:
+        """Keep a schema-1 store's scores aside (``scores_v1``, never served) and its runs."""
+        self._db.execute("BEGIN IMMEDIATE")
+        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "scores" in names and "scores_v1" not in names:
+            self._db.execute("ALTER TABLE scores RENAME TO scores_v1")
+        self._db.commit()
+
+    @contextlib.contextmanager
+    def _guard(self, what: str = "use") -> Iterator[None]:
+        """SQLite errors become StoreError (an uncommitted write is rolled back)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._fail(exc, what) from exc
+
+    def _fail(self, exc: sqlite3.Error, what: str = "write to") -> StoreError:
+        return StoreError(f"cannot {what} store {self.path}: {exc}")
+
     # -- scores ---------------------------------------------------------------------------------
     def get(self, key: ScoreKey, higher_is_better: bool = True) -> ScoreResult | None:
+        hit = self.get_record(key, higher_is_better)
+        return None if hit is None else hit[0]
+
+    def get_record(self, key: ScoreKey,
+                   higher_is_better: bool = True) -> tuple[ScoreResult, str | None] | None:
+        """The stored result and the physical device it was computed on (or None)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT arch, value, status, error, seconds FROM scores WHERE space=? AND "
-                "space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND seed=? AND device=?",
-                (key.space, key.space_opts, key.arch_key, key.proxy, key.data_fp, key.seed,
-                 key.device),
-            ).fetchone()
+            try:
+                row = self._db.execute(
+                    "SELECT arch, value, status, error, seconds, device_name FROM scores WHERE "
+                    "space=? AND space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND "
+                    "seed=? AND device=? AND scoring=?", key.as_tuple(),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise self._fail(exc, "read") from exc
         if row is None:
             return None
-        arch, value, status, error, seconds = row
-        return ScoreResult(arch, key.proxy.split("@")[0], value, status, error, seconds,
-                           cached=True, higher_is_better=higher_is_better)
+        arch, value, status, error, seconds, device_name = row
+        return (ScoreResult(arch, key.proxy.split("@")[0], value, status, error, seconds,
+                            cached=True, higher_is_better=higher_is_better), device_name)
 
-    def put(self, key: ScoreKey, result: ScoreResult) -> None:
+    def put(self, key: ScoreKey, result: ScoreResult, device_name: str | None = None) -> None:
         value = result.value
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (key.space, key.space_opts, key.arch_key, key.proxy, key.data_fp, key.seed,
-                     key.device, result.arch, value, result.status, result.error,
-                     result.seconds, time.time()),
+                    "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (*key.as_tuple(), result.arch, value, result.status, result.error,
+                     result.seconds, time.time(), device_name),
                 )
                 self._db.commit()
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
+                self._rollback()
+                raise self._fail(exc) from exc
+
+    def _rollback(self) -> None:
+        try:
+            self._db.rollback()
+        except sqlite3.Error:
+            pass
 
     def count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+            try:
+                return int(self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise self._fail(exc, "read") from exc
+
+    def integrity(self) -> str:
+        """``PRAGMA integrity_check`` of the file (``"ok"`` when sound)."""
+        with self._lock:
+            try:
+                return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise self._fail(exc, "check") from exc
 
     def scores(self, space: str | None = None, proxy: str | None = None) -> Iterator[dict]:
         q = "SELECT space, arch, proxy, value, status, data_fp, seed, device FROM scores"
@@ -147,7 +310,7 @@ class Store:
             args.append(proxy + "@%")
         if cond:
             q += " WHERE " + " AND ".join(cond)
-        with self._lock:
+        with self._lock, self._guard():
             rows = self._db.execute(q, args).fetchall()
         cols = ("space", "arch", "proxy", "value", "status", "data_fp", "seed", "device")
         for r in rows:
@@ -155,7 +318,7 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------------
     def run_get(self, run_id: str) -> dict[str, Any] | None:
-        with self._lock:
+        with self._lock, self._guard():
             row = self._db.execute(
                 "SELECT settings, state, status, result FROM runs WHERE run_id=?", (run_id,)
             ).fetchone()
@@ -172,7 +335,7 @@ class Store:
 
     def run_start(self, run_id: str, settings: dict[str, Any]) -> None:
         now = time.time()
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
                 "status='running', updated=excluded.updated",
@@ -183,23 +346,20 @@ class Store:
     def run_record(self, run_id: str, step: int, arch: str, payload: dict[str, Any],
                    state: dict[str, Any] | None = None) -> None:
         """Record one evaluation of a run (and optionally the strategy state) atomically."""
-        with self._lock:
-            try:
+        with self._lock, self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_evals VALUES (?,?,?,?)",
+                (run_id, step, arch, json.dumps(payload)),
+            )
+            if state is not None:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO run_evals VALUES (?,?,?,?)",
-                    (run_id, step, arch, json.dumps(payload)),
+                    "UPDATE runs SET state=?, updated=? WHERE run_id=?",
+                    (json.dumps(state), time.time(), run_id),
                 )
-                if state is not None:
-                    self._db.execute(
-                        "UPDATE runs SET state=?, updated=? WHERE run_id=?",
-                        (json.dumps(state), time.time(), run_id),
-                    )
-                self._db.commit()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
+            self._db.commit()
 
     def run_evals(self, run_id: str) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._guard():
             rows = self._db.execute(
                 "SELECT step, arch, payload FROM run_evals WHERE run_id=? ORDER BY step",
                 (run_id,),
@@ -207,7 +367,7 @@ class Store:
         return [{"step": s, "arch": a, **json.loads(p)} for s, a, p in rows]
 
     def run_finish(self, run_id: str, result: dict[str, Any]) -> None:
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute(
                 "UPDATE runs SET status='finished', result=?, updated=? WHERE run_id=?",
                 (json.dumps(result), time.time(), run_id),
@@ -215,7 +375,7 @@ class Store:
             self._db.commit()
 
     def runs(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._guard():
             rows = self._db.execute(
                 "SELECT run_id, status, created, updated FROM runs ORDER BY created"
             ).fetchall()

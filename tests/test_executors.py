@@ -110,9 +110,9 @@ class CountingStore(Store):
         super().__init__(path)
         self.puts: list[tuple] = []
 
-    def put(self, key, result) -> None:
+    def put(self, key, result, **kw) -> None:
         self.puts.append(key)
-        super().put(key, result)
+        super().put(key, result, **kw)
 
 
 class OtherDeviceExecutor(Executor):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
 from ..jsonutil import json_clean
 
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
-           "executor_opts"]
+           "executor_opts", "check_output_path"]
 
 
 def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "gradalign-i",
@@ -38,15 +39,22 @@ def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "grada
                    help="download cifar10/cifar100 into the cache if absent (checksum verified)")
     g.add_argument("--batch-size", type=int, default=128,
                    help="probe batch size, class-balanced [128]")
-    g.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation [0]")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of sampling and initialisation, >= 0 [0]")
     g.add_argument("--data-seed", type=int, default=None,
-                   help="seed of the probe-batch draw [same as --seed]")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+                   help="seed of the probe-batch draw, >= 0 [same as --seed]")
+    g.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda, cuda:N or mps (when available) [auto]")
     g.add_argument("--chunk-size", type=int, default=None,
-                   help="samples per per-sample-gradient call (lower on small GPUs)")
+                   help="samples per per-sample-gradient call, >= 1 (lower on small GPUs); "
+                   "grad-norm, snip, fisher, grasp and jacob-cov run the batch in chunks of this "
+                   "size, which changes their values (recorded with each score) [whole batch]")
     g.add_argument("--store", default=None, metavar="PATH",
                    help="SQLite score store [user cache folder]")
     g.add_argument("--no-store", action="store_true", help="do not read or write a store")
+    g.add_argument("--keep-failures", action="store_true",
+                   help="reuse failed scores found in the store instead of retrying them "
+                   "(an out-of-memory failure is retried anyway on another device)")
     g.add_argument("--executor", default="sequential",
                    help="sequential, process (K worker processes per GPU or CPU slot) or ray "
                    "(Ray tasks on a cluster) [sequential]")
@@ -96,6 +104,9 @@ def load_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
     if not isinstance(cfg, dict):
@@ -138,6 +149,24 @@ def executor_opts(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError("--ray-address needs --executor ray")
         opts["address"] = args.ray_address
     return {k: v for k, v in opts.items() if v is not None}
+
+
+def check_output_path(path: str | None, flag: str) -> None:
+    """Fail now, before any scoring, when ``path`` cannot be written (the folder is missing or
+    read-only, the path is a folder or a read-only file)."""
+    if not path:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
+    if p.exists():
+        if not os.access(p, os.W_OK):
+            raise ConfigError(f"{flag} {path}: file is not writable")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: folder {parent} is not writable")
 
 
 def store_arg(args: argparse.Namespace) -> Any:

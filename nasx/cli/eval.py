@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from .common import (
     Renderer,
     add_common,
+    check_output_path,
     dump_json,
     executor_opts,
     fmt,
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--truth FILE.csv is required")
     if args.all and args.sample is not None:
         raise ConfigError("give either --sample N or --all, not both")
+    # fail before the (long) scoring when an output cannot be written
+    check_output_path(args.csv, "--csv")
+    check_output_path(args.plot, "--plot")
     if args.plot:  # fail before the (long) scoring when matplotlib is missing
         from ..plot import require_matplotlib
 
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             executor_opts=executor_opts(args),
             chunk_size=args.chunk_size,
             download=args.download,
+            keep_failures=args.keep_failures,
             on_event=render,
         )
     if args.csv:

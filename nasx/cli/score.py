@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import ConfigError
 from .common import (
@@ -33,14 +34,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
 
 
+def _read_arch_file(name: str) -> list[str]:
+    """Non-empty, non-comment lines of ``name`` ('-' = stdin), as UTF-8 text."""
+    if name == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise ConfigError(f"--file {name}: no such file")
+        if path.is_dir():
+            raise ConfigError(f"--file {name}: is a folder, not a file of architectures")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--file {name}: cannot read it ({exc.strerror})") from None
+        if b"\x00" in raw:
+            raise ConfigError(f"--file {name}: a binary file, not text with one architecture "
+                              "per line")
+        try:
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"--file {name}: not UTF-8 text ({exc.reason} at byte "
+                              f"{exc.start})") from None
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import score
 
     archs = list(args.archs)
     if args.file:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-        with stream:
-            archs += [ln.strip() for ln in stream if ln.strip() and not ln.startswith("#")]
+        archs += _read_arch_file(args.file)
     if not archs:
         raise ConfigError("no architecture given (pass ARCH arguments or --file)")
     with Renderer(quiet=args.quiet or len(archs) < 2) as render:
@@ -59,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             executor_opts=executor_opts(args),
             chunk_size=args.chunk_size,
             download=args.download,
+            keep_failures=args.keep_failures,
             on_event=render,
         )
     if not isinstance(results, list):

@@ -84,7 +84,7 @@ class SearchRenderer(Renderer):
 def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from ..api import search
+    from ..api import SearchInterrupted, search
     from ..constraints import parse_quantity
     from ..registry import strategies
 
@@ -96,31 +96,24 @@ def run(args: argparse.Namespace) -> int:
         raise BudgetError("--top-k must be at least 1")
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
+
+    interrupted = False
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
-        result = search(
-            space=args.space,
-            proxy=args.proxy,
-            strategy=args.strategy,
-            budget=budget,
-            time_budget=args.time_budget,
-            max_params=max_params,
-            max_flops=max_flops,
-            data=args.data,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            data_seed=args.data_seed,
-            device=args.device,
-            store=store_arg(args),
-            space_opts=parse_kv(args.space_opt, "--space-opt"),
-            strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"),
-            executor=args.executor,
-            executor_opts=executor_opts(args),
-            top_k=args.top_k,
-            run=args.run,
-            chunk_size=args.chunk_size,
-            download=args.download,
-            on_event=render,
-        )
+        try:
+            result = _search(search, args, budget, max_params, max_flops, render)
+        except SearchInterrupted as stop:
+            result, interrupted = stop.result, True
+    if interrupted:
+        # stdout gets the best so far (or JSON); the caller sees exit status 130
+        if args.json:
+            print(dump_json(result.to_dict()))
+        elif result.best is not None:
+            print(str(result.best))
+        print(f"nasx: interrupted after {result.evaluated} evaluations; every score computed "
+              "is in the store: run the same command again to resume"
+              + ("" if result.best is not None else " (no architecture scored yet)"),
+              file=sys.stderr)
+        return 130
     if args.json:
         print(dump_json(result.to_dict()))
         return 0
@@ -141,3 +134,32 @@ def run(args: argparse.Namespace) -> int:
             + escape(f"[run {result.run_id}]"), highlight=False)
     print(str(result.best))
     return 0
+
+
+def _search(search: Any, args: argparse.Namespace, budget: int | None, max_params: Any,
+            max_flops: Any, render: Any) -> Any:
+    return search(
+        space=args.space,
+        proxy=args.proxy,
+        strategy=args.strategy,
+        budget=budget,
+        time_budget=args.time_budget,
+        max_params=max_params,
+        max_flops=max_flops,
+        data=args.data,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_seed=args.data_seed,
+        device=args.device,
+        store=store_arg(args),
+        space_opts=parse_kv(args.space_opt, "--space-opt"),
+        strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"),
+        executor=args.executor,
+        executor_opts=executor_opts(args),
+        top_k=args.top_k,
+        run=args.run,
+        chunk_size=args.chunk_size,
+        download=args.download,
+        keep_failures=args.keep_failures,
+        on_event=render,
+    )

@@ -10,6 +10,25 @@ float; anything else is a recorded failure.
 A *population* proxy (``components=...``, ``combine=...``) has no per-model function: its score
 is computed from its component proxies' scores over the whole set of architectures being ranked,
 as TE-NAS combines the ranks of its NTK and linear-region scores.
+
+Versions and cached scores
+--------------------------
+A proxy's ``version`` is part of every store key (:attr:`ProxySpec.cache_id`), so a score is
+served from the store only by code that computes it the same way. Bump it whenever a change can
+alter any value the proxy returns (a fixed bug, a new default, another reduction order). For the
+built-in proxies this is enforced by ``tests/proxies/test_versions.py``: it scores a fixed tiny
+set of cells and compares them with values pinned per (proxy, version); a behaviour change
+without a version bump fails that test, and bumping the version means re-pinning the values.
+
+Batch splitting
+---------------
+``batch_split`` says whether a proxy's value depends on how the scorer splits the probe batch
+(``ctx.chunk_size``): ``"invariant"`` (per-sample computations, or the proxy ignores the chunk)
+or ``"sensitive"`` (the batch is run in slices and BatchNorm in training mode normalises each
+slice by its own statistics: grad-norm, snip, fisher, grasp, jacob-cov). For a sensitive proxy
+the chunk size is part of the store key and the scorer never shrinks it on out-of-memory (it
+records the failure instead); for an invariant one the scorer may retry with smaller chunks.
+User proxies are ``"sensitive"`` unless they declare otherwise.
 """
 
 from __future__ import annotations
@@ -25,10 +44,26 @@ import numpy as np
 from ..errors import RegistrationError
 from ..registry import proxies as _registry
 
-__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy"]
+__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT"]
 
 #: what a proxy may declare that it needs
 NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", "none"})
+
+#: the values of ``batch_split`` (see the module docstring)
+BATCH_SPLIT = ("invariant", "sensitive")
+
+#: batch-split behaviour of the built-in proxies that do not declare it at registration: the
+#: per-sample-gradient proxies are exact under any chunking (each sample is its own batch), the
+#: others below do not read ``ctx.chunk_size`` at all. Anything not listed and not declared is
+#: "sensitive" (the safe default: the chunk goes into the key and is never changed silently).
+_BUILTIN_SPLIT = {
+    "gradalign-i": "invariant", "gradalign-ii": "invariant", "gradsign": "invariant",
+    "ntk": "invariant", "linear-regions": "invariant", "naswot": "invariant",
+    "zen": "invariant", "synflow": "invariant", "params": "invariant", "flops": "invariant",
+    "te-nas": "invariant",
+    "grad-norm": "sensitive", "snip": "sensitive", "fisher": "sensitive", "grasp": "sensitive",
+    "jacob-cov": "sensitive",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +80,12 @@ class ProxySpec:
     description: str = ""
     components: tuple[str, ...] = ()
     combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None
+    batch_split: str = "sensitive"
+
+    @property
+    def split_sensitive(self) -> bool:
+        """True when the value depends on how the probe batch is split into chunks."""
+        return self.batch_split != "invariant"
 
     @property
     def population(self) -> bool:
@@ -151,12 +192,17 @@ def register_proxy(
     components: Sequence[str] = (),
     combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None,
     replace: bool = False,
+    batch_split: str | None = None,
     **options: Any,
 ) -> Callable[[Callable[..., float]], Callable[..., float]]:
     """Register a proxy function under ``name`` (a decorator).
 
     Extra keyword arguments are options passed to the function on every call, so variants are
     registrations of one implementation with different options.
+
+    ``version`` must change whenever the function's results change (it is part of every store
+    key). ``batch_split`` is ``"invariant"`` when the value does not depend on
+    ``ctx.chunk_size`` and ``"sensitive"`` otherwise (the default for proxies outside nasx).
 
     Example:
         >>> import nasx
@@ -173,6 +219,14 @@ def register_proxy(
             f"proxy {name!r}: unknown needs {sorted(bad)}; allowed: {sorted(NEEDS)}"
         )
 
+    split = batch_split if batch_split is not None else _BUILTIN_SPLIT.get(name, "sensitive")
+    if split not in BATCH_SPLIT:
+        raise RegistrationError(
+            f"proxy {name!r}: batch_split must be one of {list(BATCH_SPLIT)}; got {split!r}"
+        )
+    if not isinstance(version, (str, int)) or str(version).strip() == "":
+        raise RegistrationError(f"proxy {name!r}: version must be a non-empty string")
+
     def wrap(fn: Callable[..., float]) -> Callable[..., float]:
         _validate_fn(name, fn, options)
         doc = description or (inspect.getdoc(fn) or "").split("\n\n")[0]
@@ -185,6 +239,7 @@ def register_proxy(
             version=str(version),
             options=MappingProxyType(dict(options)),
             description=doc,
+            batch_split=split,
         )
         _registry.add(name, spec, replace=replace)
         return fn
@@ -202,6 +257,7 @@ def register_proxy(
             description=description,
             components=tuple(components),
             combine=combine,
+            batch_split=split,
         )
         _registry.add(name, spec, replace=replace)
         return lambda fn: fn

@@ -43,7 +43,8 @@ Definitions (both per network, independent of the weights' values):
 
 Both run in evaluation mode under ``torch.no_grad`` (the training flags are restored afterwards).
 Orientation: higher is better for both (larger NAS-Bench-201 networks train to higher accuracy;
-measured in ``benchmarks/naslib_crosscheck.py``).
+measured by ``benchmarks/naslib_crosscheck.py``: Kendall tau 0.63 and 0.60 over 100 cells,
+``benchmarks/results/naslib_crosscheck.json``).
 """
 
 from __future__ import annotations

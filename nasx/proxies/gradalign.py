@@ -304,6 +304,7 @@ register_proxy(
 )(gradalign)
 register_proxy(
     "gradalign-ii",
+    version="2",  # 2: singular classes are left out of the mean (was: -inf for the cell)
     higher_is_better=True,
     needs=_NEEDS,
     paper=PAPER + ", Eq. 13",

@@ -195,7 +195,7 @@ class NASBench201(SearchSpace):
     Options:
         C: channels of the first stage (16 in the benchmark); stages have C, 2C and 4C.
         N: cells per stage (5 in the benchmark).
-        input_size: height and width of the input images (32 for CIFAR).
+        input_size: height and width of the input images (32 for CIFAR); a multiple of 4.
 
     Example:
         >>> import numpy as np
@@ -214,7 +214,7 @@ class NASBench201(SearchSpace):
     options: dict[str, tuple[type, Any, str]] = {  # noqa: RUF012 (declared so by the base)
         "C": (int, 16, "channels of the first stage (doubled at each of the 2 reductions)"),
         "N": (int, 5, "cells per stage"),
-        "input_size": (int, 32, "height and width of the input images"),
+        "input_size": (int, 32, "height and width of the input images (a multiple of 4)"),
     }
 
     def __init__(self, **opts: Any) -> None:
@@ -224,6 +224,12 @@ class NASBench201(SearchSpace):
                 raise ConfigError(
                     f"{self.name}: option {key} must be >= {low}, got {self.opts[key]}"
                 )
+        if self.opts["input_size"] % 4:
+            raise ConfigError(
+                f"{self.name}: option input_size must be a multiple of 4 (the network halves "
+                f"the resolution twice, and each reduction block needs an even size), got "
+                f"{self.opts['input_size']}"
+            )
         self.C: int = self.opts["C"]
         self.N: int = self.opts["N"]
         size = self.opts["input_size"]
