@@ -64,7 +64,8 @@ def _run(proxy: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "nasx", "search", "--space", "darts", "--strategy", "pruning",
            "--proxy", proxy, "--data", str(args.data), "--batch-size", str(args.batch_size),
            "--seed", str(args.seed), "--store", str(args.store), "--json", "--quiet",
-           "--strategy-opt", f"prune_number={args.prune_number}"]
+           "--strategy-opt", f"prune_number={args.prune_number}",
+           "--strategy-opt", f"ask_size={args.ask_size}"]
     for opt in args.space_opt:
         cmd += ["--space-opt", opt]
     if args.time_budget:
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="DARTS search-network option (default: C=1, layers=3)")
     ap.add_argument("--batch-size", type=int, default=14)
     ap.add_argument("--prune-number", type=int, default=3)
+    ap.add_argument("--ask-size", type=int, default=14,
+                    help="supernets asked at a time (the result does not depend on it; small "
+                         "slices let the time budget stop inside a round, scores kept)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--time-budget", type=float, default=None,
@@ -132,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": (f"{platform.machine()} CPU, {os.cpu_count()} cores shared with other "
                     "users' jobs (a loaded machine: wall times are upper bounds)"),
         "search_network": {"space_opts": opts, "batch_size": args.batch_size,
-                           "prune_number": args.prune_number, "data": str(args.data),
+                           "prune_number": args.prune_number, "ask_size": args.ask_size,
+                           "data": str(args.data),
                            "note": "nasx's nearest to TE-NAS's DARTS search network"},
         "time_budget_seconds": args.time_budget,
         "runs": rows,

@@ -44,7 +44,10 @@ like any architecture: a killed run replays its asks and the store answers the s
 
 Asks: every round is asked whole, whatever ``n`` the engine passes to :meth:`ask` (its executor's
 width): the batches are fixed by the strategy's own state, so every executor sees the same
-asks in the same order.
+asks in the same order. ``ask_size=N`` asks a round in slices of at most ``N`` supernets
+instead; the supernets, their order and the result are the same, but an executor that stores
+scores once a batch is done then loses at most ``N`` scores when the run is killed, and a time
+budget can stop the run inside a round (large DARTS rounds hold 196 supernets).
 
 Details that change results, all explicit:
 
@@ -249,6 +252,8 @@ class PruningSearch(Strategy):
                                   "(TE-NAS --prune_number)")),
         "score_final": (bool, True, ("score the returned cell once (one more evaluation) so "
                                      "the result has a proxy score")),
+        "ask_size": (int, 0, ("supernets asked at a time: 0 asks each round whole; N > 0 at "
+                              "most N (same asks, same order, same result)")),
     }
     #: the run ends by itself (convergence); no evaluation budget is needed
     converges = True
@@ -258,6 +263,8 @@ class PruningSearch(Strategy):
         if self.opts["combine"] not in ("mean", "sum"):
             raise ConfigError(f"pruning: combine must be 'mean' or 'sum', got "
                               f"{self.opts['combine']!r}")
+        if self.opts["ask_size"] < 0:
+            raise ConfigError(f"pruning: ask_size must be >= 0, got {self.opts['ask_size']}")
         if self.opts["prune_number"] < 1:
             raise ConfigError(f"pruning: prune_number must be >= 1, got "
                               f"{self.opts['prune_number']}")
@@ -362,17 +369,19 @@ class PruningSearch(Strategy):
         return self.wrapped.supernet(sets)
 
     def ask(self, n: int = 1) -> list[Arch]:
-        """The rest of the current round (all its supernets), or the final cell once.
+        """The rest of the current round (at most ``ask_size`` supernets of it when that
+        option is set), or the final cell once.
 
-        ``n`` is ignored: a round is asked whole, so the batches depend on the strategy's own
-        state only, never on the engine's or executor's width.
+        ``n`` is ignored: the batches depend on the strategy's own state and options only,
+        never on the engine's or executor's width.
         """
         if self._final is not None:
             if self.opts["score_final"] and not self._final_asked:
                 self._final_asked = True
                 return [self._final]
             return []
-        todo = self._cands[self._asked:]
+        size = self.opts["ask_size"]
+        todo = self._cands[self._asked:self._asked + size if size else None]
         self._asked += len(todo)
         return [self._candidate(k, op) for k, op in todo]
 

@@ -178,15 +178,29 @@ def test_nasbench101_keeps_its_refusal():
         PruningSearch(NASBench101(), seed=0)
 
 
-def test_bad_prune_number():
+def test_bad_prune_number_and_ask_size():
     with pytest.raises(ConfigError, match="prune_number"):
         PruningSearch(DartsSpace(), seed=0, prune_number=0)
+    with pytest.raises(ConfigError, match="ask_size"):
+        PruningSearch(DartsSpace(), seed=0, ask_size=-1)
+
+
+def test_ask_size_slices_rounds_without_changing_anything_else():
+    space = NDSPnas(**NDS_TINY)
+    fitness, expected = _objective(space)
+    whole = PruningSearch(space, seed=0, prune_number=3)
+    sliced = PruningSearch(space, seed=0, prune_number=3, ask_size=7)
+    asked_whole, _ = _drive(whole, fitness)
+    asked_sliced, widths = _drive(sliced, fitness)
+    assert [a.key for a in asked_sliced] == [a.key for a in asked_whole]
+    assert max(widths) == 7 and sliced.result() == whole.result() == expected
 
 
 # -- cache keys -----------------------------------------------------------------------------------
 torch = pytest.importorskip("torch")
 
-ALTERNATIVES = {"exclude": "", "combine": "sum", "prune_number": 2, "score_final": False}
+ALTERNATIVES = {"exclude": "", "combine": "sum", "prune_number": 2, "score_final": False,
+                "ask_size": 5}
 
 
 def test_every_option_that_changes_a_supernet_changes_its_key():
