@@ -355,8 +355,9 @@ class PruningSearch(Strategy):
             if not self._cands:
                 self._phase = "done"
         if self._phase == "done":
-            sets = [s if any(o != "none" for o in s) or not self._groups else ()
-                    for s in self._sets] if self._groups else self._sets
+            sets = self._sets
+            if self._groups:  # an edge left with `none` only is an absent edge
+                sets = [s if self._present(k) else () for k, s in enumerate(sets)]
             self._final = self.space.from_op_sets(dict(zip(self._edges, sets)))
             return
         for i, (k, op) in enumerate(self._cands):
