@@ -332,9 +332,10 @@ class CellPruning:
             k = None
         if k is None:
             last = 1 + self._pruning_steps()
+            label = self.pruning_label or self.name
             raise InvalidArchError(
-                f"unknown {self.pruning_label or self.name} edge {edge!r}; edges are (cell, i, j) with cell 'normal' "
-                f"or 'reduce', 2 <= j <= {last} and 0 <= i < j"
+                f"unknown {label} edge {edge!r}; edges are (cell, i, j) with cell 'normal' or "
+                f"'reduce', 2 <= j <= {last} and 0 <= i < j"
             )
         return k
 

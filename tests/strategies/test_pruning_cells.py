@@ -322,7 +322,7 @@ def test_interrupted_darts_pruning_resumes_to_the_same_genotype(tmp_path):
     assert resumed.cached == stored and resumed.evaluated == full.evaluated
 
 
-# -- SIGKILL of a real process -----------------------------------------------------------------------
+# -- SIGKILL of a real process ------------------------------------------------------------
 def _cli(store: Path) -> list[str]:
     space = SPACES["darts"]()
     return [sys.executable, "-m", "nasx", "search", "--space", "darts", "--space-opt", "C=1",
