@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search options")
     g.add_argument("--strategy", default="random", help="search strategy (nasx list strategies)")
     g.add_argument("--strategy-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="strategy option, repeatable (e.g. population=20)")
+                   help=("strategy option, repeatable (e.g. population=20, "
+                         "prune_number=3); `nasx list strategies` lists them"))
     g.add_argument("--budget", type=int, default=None,
                    help="number of evaluations (default 100 when no --time-budget; strategies "
                    "that end by themselves, such as pruning, run to convergence)")

@@ -256,14 +256,15 @@ class MixedCell(_CellBase):
 
     ``op_sets[k]`` holds the ops of the ``k``-th edge in the order ``(0, 2), (1, 2), (0, 3), (1, 3),
     (2, 3), ...`` (node-major). Node ``j`` is the sum of its incoming edges; an edge with no op
-    gives zeros. ``mean=True`` divides an edge's sum by its number of ops.
+    gives zeros. ``mean=True`` divides an edge's sum by its number of ops. ``pad_reduce`` as in
+    :class:`Cell` (pycls's padded ``FactorizedReduce``, for the NDS spaces).
     """
 
     def __init__(self, op_sets: Sequence[Sequence[str]], steps: int, c_pp: int, c_p: int, c: int,
                  reduction: bool, reduction_prev: bool, affine: bool = True,
-                 mean: bool = False) -> None:
+                 mean: bool = False, pad_reduce: bool = False) -> None:
         super().__init__()
-        self._preprocess(c_pp, c_p, c, reduction_prev, False)
+        self._preprocess(c_pp, c_p, c, reduction_prev, pad_reduce)
         self.steps = steps
         self.mean = mean
         self.multiplier = steps
@@ -274,7 +275,8 @@ class MixedCell(_CellBase):
         for j in range(2, steps + 2):
             for i in range(j):
                 stride = 2 if reduction and i < 2 else 1
-                edges.append(nn.ModuleList(make_op(n, c, stride, affine) for n in op_sets[k]))
+                edges.append(nn.ModuleList(make_op(n, c, stride, affine, pad_reduce)
+                                           for n in op_sets[k]))
                 self.edge_inputs.append(i)
                 self.edge_strides.append(stride)
                 k += 1

@@ -39,16 +39,19 @@ each pooling op, which adds no parameters and is not reproduced here). Drop-path
 implemented (untrained networks are scored with it off). The auxiliary head, when built
 (``auxiliary=True``), is never evaluated: ``forward`` returns the logits only.
 
-Pruning support: 28 edges ``(cell, i, j)`` (``cell`` is ``"normal"`` or ``"reduce"``, 14 each,
-``0 <= i < j``, ``2 <= j <= 5``), each with the 8 candidate ops including ``none``. The supernet
-sums the ops of each edge (no architecture weights) and each node sums all its incoming edges,
-as a DARTS ``MixedOp`` with equal unit weights; it adds no BatchNorm after pooling ops (DARTS's
-search network does), so a supernet with one op per genotype edge and ``none`` elsewhere *is*
-the genotype's network (same parameters in the same order). :meth:`DartsSpace.from_op_sets`
-derives a genotype from single-op edges: in each node, the edges whose op is not ``none`` are
-the candidates; with ``edge_scores`` the two of highest score are kept (ties: lower input node),
-as DARTS keeps the two strongest edges and TE-NAS prunes edges by their proxy score after its
-op pruning; without scores every node must have exactly two edges that are not ``none``.
+Pruning support (:class:`CellPruning`, shared with the NDS families): 28 edges ``(cell, i, j)``
+(``cell`` is ``"normal"`` or ``"reduce"``, 14 each, ``0 <= i < j``, ``2 <= j <= 5``), each with
+the 8 candidate ops including ``none``, and :meth:`~CellPruning.edge_groups`: the incoming edges of
+each node, of which a genotype keeps two. The supernet sums the ops of each edge (no architecture
+weights; ``combine="mean"`` averages them) and each node sums all its incoming edges, as a DARTS
+``MixedOp`` with equal weights; an empty edge gives zeros (TE-NAS's masked-out edge). It adds no
+BatchNorm after pooling ops (DARTS's search network does), so a supernet with one op per genotype
+edge and nothing elsewhere *is* the genotype's network (same parameters in the same order).
+:meth:`DartsSpace.from_op_sets` derives a genotype from a supernet pruned to at most one op per
+edge and two present edges (one op other than ``none``) per node; with ``edge_scores`` it keeps
+the two strongest of more (ties: lower input node), as DARTS's ``genotype()`` keeps the two
+strongest edges. The pruning strategy's edge phase prunes the nodes to two edges by the proxy,
+as TE-NAS does (see :mod:`nasx.strategies.pruning`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ __all__ = [
     "CANDIDATE_OPS",
     "CELLS",
     "DARTS_V1",
+    "CellPruning",
     "DARTS_V2",
     "OPS",
     "DartsSpace",
@@ -283,8 +287,137 @@ def canonical_pairs(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], 
     return tuple(out)
 
 
+# -- pruning support shared with the NDS families --------------------------------------------
+Edge = tuple[str, int, int]
+
+
+class CellPruning:
+    """Pruning hooks of a two-cell space whose nodes take two inputs, each through an op.
+
+    Edges are ``(cell, i, j)``: ``cell`` is ``"normal"`` or ``"reduce"``, ``j`` an intermediate
+    node (``2 <= j < 2 + steps``) and ``i < j`` one of its possible inputs; normal cell first,
+    node-major, then by input. :meth:`edge_groups` gives, per node, its incoming edges and how
+    many of them a cell keeps (two), which is what the edge phase of TE-NAS's pruning needs.
+    An edge whose op set is empty, or only ``none``, is *absent*: it gives zeros in the
+    supernet and is no input of its node in the derived cell.
+    """
+
+    name: str
+    #: how edge errors name the space
+    pruning_label: str = ""
+
+    def _pruning_steps(self) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def candidate_ops(self, edge: Edge) -> list[str]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def edges(self) -> list[Edge]:
+        """Every edge ``(cell, i, j)``: normal cell first, node-major (``j``), then ``i``."""
+        steps = self._pruning_steps()
+        return [(cell, i, j) for cell in CELLS for j in range(2, 2 + steps) for i in range(j)]
+
+    def edge_groups(self) -> list[tuple[list[Edge], int]]:
+        """Per intermediate node (normal cell first, then by node): its incoming edges and the
+        number a derived cell keeps (2)."""
+        steps = self._pruning_steps()
+        return [([(cell, i, j) for i in range(j)], 2)
+                for cell in CELLS for j in range(2, 2 + steps)]
+
+    def _edge_index(self, edge: object) -> int:
+        table = {e: k for k, e in enumerate(self.edges())}
+        try:
+            k = table.get(tuple(edge)) if isinstance(edge, (tuple, list)) else None  # type: ignore[arg-type]
+        except TypeError:
+            k = None
+        if k is None:
+            last = 1 + self._pruning_steps()
+            label = self.pruning_label or self.name
+            raise InvalidArchError(
+                f"unknown {label} edge {edge!r}; edges are (cell, i, j) with cell 'normal' or "
+                f"'reduce', 2 <= j <= {last} and 0 <= i < j"
+            )
+        return k
+
+    def _op_sets(self, op_sets: dict[Any, Sequence[str]]) -> list[tuple[str, ...]]:
+        """``op_sets`` as one tuple per edge of :meth:`edges`, ops in candidate order."""
+        if not isinstance(op_sets, dict):
+            raise InvalidArchError(
+                f"op_sets must be a dict edge -> ops, got {type(op_sets).__name__}"
+            )
+        edges = self.edges()
+        sets: list[tuple[str, ...] | None] = [None] * len(edges)
+        for edge, names in op_sets.items():
+            k = self._edge_index(edge)
+            if isinstance(names, str) or not isinstance(names, (list, tuple, set, frozenset)):
+                raise InvalidArchError(
+                    f"ops of edge {edge} must be a sequence of op names, got {names!r}"
+                )
+            cands = list(self.candidate_ops(edges[k]))
+            unknown = [n for n in names if n not in cands]
+            if unknown:
+                raise InvalidArchError(f"unknown op(s) {unknown} on edge {edge}; ops are "
+                                       f"{', '.join(cands)}")
+            sets[k] = tuple(n for n in cands if n in set(names))
+        missing = [edges[k] for k, s in enumerate(sets) if s is None]
+        if missing:
+            raise InvalidArchError(
+                f"op_sets has no entry for edge(s) {', '.join(map(str, missing))}"
+            )
+        return [s for s in sets if s is not None]
+
+    def cell_pairs(self, op_sets: dict[Any, Sequence[str]], *,
+                   edge_scores: dict[Any, float] | None = None
+                   ) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+        """The (op, input) pairs of the normal and the reduction cell of a pruned supernet.
+
+        Every edge must have at most one op left; the present edges (one op, not ``none``) into
+        a node are its inputs, and each node must have exactly two. With ``edge_scores`` (edge
+        -> strength, higher is stronger) a node with more than two present edges keeps its two
+        strongest (ties: the lower input node), as DARTS derives a genotype.
+
+        Raises:
+            InvalidArchError: an edge with several ops, or a node without two present edges.
+        """
+        sets = self._op_sets(op_sets)
+        edges = self.edges()
+        bad = [f"{edges[k]}: {list(s)}" for k, s in enumerate(sets) if len(s) > 1]
+        if bad:
+            raise InvalidArchError(f"every edge must have exactly one op (or none: a removed "
+                                   f"edge) to derive a {self.name} cell; not so for "
+                                   + "; ".join(bad))
+        scores: dict[int, float] = {}
+        for edge, value in (edge_scores or {}).items():
+            scores[self._edge_index(edge)] = float(value)
+        cells = []
+        for cell in CELLS:
+            pairs: list[tuple[str, int]] = []
+            for j in range(2, 2 + self._pruning_steps()):
+                cand = [k for k, (cl, _i, jj) in enumerate(edges)
+                        if cl == cell and jj == j and sets[k] and sets[k][0] != "none"]
+                if len(cand) < 2:
+                    raise InvalidArchError(
+                        f"node {j} of the {cell} cell has {len(cand)} edge(s) whose op is not "
+                        f"'none'; a {self.pruning_label or self.name} node needs two"
+                    )
+                if len(cand) > 2:
+                    if edge_scores is None:
+                        raise InvalidArchError(
+                            f"node {j} of the {cell} cell has {len(cand)} edges whose op is not "
+                            "'none'; prune it to two edges (the pruning strategy's edge phase "
+                            "does) or pass edge_scores to choose the two strongest"
+                        )
+                    missing = [edges[k] for k in cand if k not in scores]
+                    if missing:
+                        raise InvalidArchError(f"edge_scores has no score for {missing}")
+                    cand = sorted(cand, key=lambda k: (-scores[k], edges[k][1]))[:2]
+                pairs.extend((sets[k][0], edges[k][1]) for k in cand)
+            cells.append(canonical_pairs(pairs))
+        return cells[0], cells[1]
+
+
 # -- the space ---------------------------------------------------------------------------------
-class DartsSpace(SearchSpace):
+class DartsSpace(CellPruning, SearchSpace):
     """The DARTS space: a normal and a reduction cell of 4 nodes, 2 distinct inputs each.
 
     Options:
@@ -306,6 +439,7 @@ class DartsSpace(SearchSpace):
     """
 
     name = "darts"
+    pruning_label = "DARTS"
     options: dict[str, tuple[type, Any, str]] = {  # noqa: RUF012 (declared so by the base)
         "C": (int, 16, "initial channels (DARTS evaluation: 36)"),
         "layers": (int, 8, ("number of cells; reductions at layers//3 and 2*layers//3 "
@@ -484,52 +618,13 @@ class DartsSpace(SearchSpace):
                                 auxiliary=self.opts["auxiliary"])
 
     # -- pruning support ----------------------------------------------------------------------
-    def edges(self) -> list[tuple[str, int, int]]:
-        """The 28 edges ``(cell, i, j)``: normal cell first, node-major (``j``), then ``i``."""
-        return [(cell, i, j) for cell in CELLS for j in range(2, 2 + _STEPS) for i in range(j)]
+    def _pruning_steps(self) -> int:
+        return _STEPS
 
     def candidate_ops(self, edge: tuple[str, int, int]) -> list[str]:
         """The 8 ops of every edge (DARTS PRIMITIVES, ``none`` first)."""
         self._edge_index(edge)
         return list(CANDIDATE_OPS)
-
-    def _edge_index(self, edge: object) -> int:
-        table = {e: k for k, e in enumerate(self.edges())}
-        try:
-            k = table.get(tuple(edge)) if isinstance(edge, (tuple, list)) else None  # type: ignore[arg-type]
-        except TypeError:
-            k = None
-        if k is None:
-            raise InvalidArchError(
-                f"unknown DARTS edge {edge!r}; edges are (cell, i, j) with cell 'normal' or "
-                "'reduce', 2 <= j <= 5 and 0 <= i < j"
-            )
-        return k
-
-    def _op_sets(self, op_sets: dict[Any, Sequence[str]]) -> list[tuple[str, ...]]:
-        if not isinstance(op_sets, dict):
-            raise InvalidArchError(
-                f"op_sets must be a dict edge -> ops, got {type(op_sets).__name__}"
-            )
-        edges = self.edges()
-        sets: list[tuple[str, ...] | None] = [None] * len(edges)
-        for edge, names in op_sets.items():
-            k = self._edge_index(edge)
-            if isinstance(names, str) or not isinstance(names, (list, tuple, set, frozenset)):
-                raise InvalidArchError(
-                    f"ops of edge {edge} must be a sequence of op names, got {names!r}"
-                )
-            unknown = [n for n in names if n not in CANDIDATE_OPS]
-            if unknown:
-                raise InvalidArchError(f"unknown op(s) {unknown} on edge {edge}; ops are "
-                                       f"{', '.join(CANDIDATE_OPS)}")
-            sets[k] = tuple(n for n in CANDIDATE_OPS if n in set(names))
-        missing = [edges[k] for k, s in enumerate(sets) if s is None]
-        if missing:
-            raise InvalidArchError(
-                f"op_sets has no entry for edge(s) {', '.join(map(str, missing))}"
-            )
-        return [s for s in sets if s is not None]
 
     def build_supernet(self, op_sets: dict[Any, Sequence[str]], num_classes: int, *,
                        combine: str = "sum") -> nn.Module:
@@ -559,50 +654,15 @@ class DartsSpace(SearchSpace):
 
     def from_op_sets(self, op_sets: dict[Any, Sequence[str]], *,
                      edge_scores: dict[Any, float] | None = None) -> Arch:
-        """The genotype of a pruned supernet whose edges have exactly one op left each.
-
-        In each node the edges whose op is not ``none`` are candidates. With ``edge_scores``
-        (edge -> strength, higher is stronger) the two strongest candidates are kept (ties: the
-        lower input node); without it every node must have exactly two candidates.
+        """The genotype of a pruned supernet (see :meth:`CellPruning.cell_pairs`).
 
         Raises:
-            InvalidArchError: an edge without exactly one op, a node with fewer than two
-                candidates, or (without scores) a node with more than two.
+            InvalidArchError: an edge with several ops, or a node without exactly two edges
+                left (and no ``edge_scores`` to choose from more).
         """
-        sets = self._op_sets(op_sets)
-        edges = self.edges()
-        bad = [f"{edges[k]}: {list(s)}" for k, s in enumerate(sets) if len(s) != 1]
-        if bad:
-            raise InvalidArchError("every edge must have exactly one op to derive a DARTS "
-                                   "genotype; not so for " + "; ".join(bad))
-        scores: dict[int, float] = {}
-        for edge, value in (edge_scores or {}).items():
-            scores[self._edge_index(edge)] = float(value)
-        cells = []
-        for cell in CELLS:
-            pairs: list[tuple[str, int]] = []
-            for j in range(2, 2 + _STEPS):
-                cand = [k for k, (cl, i, jj) in enumerate(edges)
-                        if cl == cell and jj == j and sets[k][0] != "none"]
-                if len(cand) < 2:
-                    raise InvalidArchError(
-                        f"node {j} of the {cell} cell has {len(cand)} edge(s) whose op is not "
-                        "'none'; a DARTS node needs two"
-                    )
-                if len(cand) > 2:
-                    if edge_scores is None:
-                        raise InvalidArchError(
-                            f"node {j} of the {cell} cell has {len(cand)} edges whose op is not "
-                            "'none'; pass edge_scores to choose the two strongest"
-                        )
-                    missing = [edges[k] for k in cand if k not in scores]
-                    if missing:
-                        raise InvalidArchError(f"edge_scores has no score for {missing}")
-                    cand = sorted(cand, key=lambda k: (-scores[k], edges[k][1]))[:2]
-                pairs.extend((sets[k][0], edges[k][1]) for k in cand)
-            cells.append(canonical_pairs(pairs))
+        normal, reduce = self.cell_pairs(op_sets, edge_scores=edge_scores)
         full = tuple(range(2, 2 + _STEPS))
-        return self._arch((cells[0], full, cells[1], full))
+        return self._arch((normal, full, reduce, full))
 
 
 _spaces.add("darts", DartsSpace)

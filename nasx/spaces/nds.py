@@ -52,6 +52,15 @@ the ops of ``pycls/models/nas/operations.py`` (see :mod:`nasx.spaces._cell_ops`)
 network with affine BatchNorms in the ops and a ``FactorizedReduce`` that pads the input before
 the one-pixel shift. No auxiliary head and no drop-path (untrained networks are scored; the NDS
 training setting of the auxiliary head only adds parameters). ``forward`` returns the logits.
+
+Pruning support (all five families: every node takes two inputs, each through an op): the edges,
+edge groups and genotype derivation of :class:`nasx.spaces.darts.CellPruning` with the family's
+ops and node count (28 edges for the DARTS family, 40 for the 5-node families). Supernets and
+the pruned model have the width and depth of :meth:`NDSSpace.pruning_size` (the first of the
+``widths`` / ``depths`` options); a supernet cell concatenates all its intermediate nodes, and
+the pruned cell gets the family's output rule. The two inputs of a pruned node are two distinct
+edges (a subset of what the NDS families allow, where the inputs may coincide); ``none``, an op of
+the DARTS family only, counts as an absent edge when a cell is derived.
 """
 
 from __future__ import annotations
@@ -67,7 +76,14 @@ from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
 from ..registry import spaces as _spaces
 from .base import SearchSpace
-from .darts import Genotype, canonical_pairs, format_genotype, genotype_to_json, parse_genotype
+from .darts import (
+    CellPruning,
+    Genotype,
+    canonical_pairs,
+    format_genotype,
+    genotype_to_json,
+    parse_genotype,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -128,7 +144,7 @@ def _int_list(text: Any, owner: str, key: str) -> tuple[int, ...]:
     return values
 
 
-class NDSSpace(SearchSpace):
+class NDSSpace(CellPruning, SearchSpace):
     """Base class of the NDS families (see the module docstring); subclasses set ``family``.
 
     Example:
@@ -369,6 +385,57 @@ class NDSSpace(SearchSpace):
                             affine=True, pad_reduce=True)
 
         return ops.NetworkCIFAR(width, num_classes, depth, make_cell)
+
+    # -- pruning support ----------------------------------------------------------------------
+    def _pruning_steps(self) -> int:
+        return self.steps
+
+    def pruning_size(self) -> tuple[int, int]:
+        """(width, depth) of the supernets and of the pruned model: the first value of the
+        ``widths`` and ``depths`` options (``width`` / ``depth`` for a fixed space)."""
+        return self.widths[0], self.depths[0]
+
+    def candidate_ops(self, edge: tuple[str, int, int]) -> list[str]:
+        """The family's ops on every edge (``none`` included for the DARTS family)."""
+        self._edge_index(edge)
+        return list(self.ops)
+
+    def build_supernet(self, op_sets: dict[Any, Sequence[str]], num_classes: int, *,
+                       combine: str = "sum") -> nn.Module:
+        """pycls's ``NetworkCIFAR`` at :meth:`pruning_size` whose edges carry ``op_sets[edge]``.
+
+        An edge sums its ops (``combine="mean"`` averages them), a node sums all its incoming
+        edges, and the cell output concatenates *every* intermediate node, whatever the family's
+        output rule (in a supernet every node but the last is some node's input, so the
+        loose-end rule would keep the last node only); the derived cell gets its family's rule
+        back. Empty and ``none``-only edges give zeros.
+        """
+        if combine not in ("sum", "mean"):
+            raise ConfigError(f"combine must be 'sum' or 'mean', got {combine!r}")
+        sets = self._op_sets(op_sets)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
+        from . import _cell_ops as ops
+
+        n = len(sets) // 2
+        per_cell = {False: sets[:n], True: sets[n:]}
+        width, depth = self.pruning_size()
+
+        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
+                      reduction_prev: bool) -> nn.Module:
+            return ops.MixedCell(per_cell[reduction], self.steps, c_pp, c_p, c, reduction,
+                                 reduction_prev, affine=True, mean=combine == "mean",
+                                 pad_reduce=True)
+
+        return ops.NetworkCIFAR(width, num_classes, depth, make_cell)
+
+    def from_op_sets(self, op_sets: dict[Any, Sequence[str]], *,
+                     edge_scores: dict[Any, float] | None = None) -> Arch:
+        """The model of a pruned supernet (:meth:`~nasx.spaces.darts.CellPruning.cell_pairs`)
+        at :meth:`pruning_size`, with the family's output rule."""
+        normal, reduce = self.cell_pairs(op_sets, edge_scores=edge_scores)
+        geno = self._validate((normal, None, reduce, None), None)  # type: ignore[arg-type]
+        return self._arch(geno, *self.pruning_size())
 
 
 class NDSDarts(NDSSpace):
