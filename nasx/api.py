@@ -30,6 +30,7 @@ from .scoring import (
     OOM,
     ScoreResult,
     check_chunk_size,
+    check_grad_method,
     device_identity,
     key_options,
     resolve_device,
@@ -155,6 +156,7 @@ class ScoreService:
         build_space: Any = None,
         keep_failures: bool = False,
         scoring_opts: Mapping[str, Any] | None = None,
+        grad_method: str = "auto",
     ) -> None:
         self.space = space
         self.build_space = build_space or space
@@ -166,6 +168,9 @@ class ScoreService:
         self.chunk_size = check_chunk_size(chunk_size)
         self.keep_failures = keep_failures
         self.scoring_opts = dict(scoring_opts or {})
+        self.grad_method = check_grad_method(grad_method)
+        if self.grad_method != "auto":  # auto is the default route: keys stay as they were
+            self.scoring_opts.setdefault("grad_method", self.grad_method)
         self.executor = executor or get_executor("sequential")
         self.job = ScoringJob(
             space_name=space.name,
@@ -176,6 +181,7 @@ class ScoreService:
             seed=self.seed,
             chunk_size=self.chunk_size,
             space=self.build_space,
+            grad_method=self.grad_method,
         )
         self._space_key = _opts_key(space.opts)
         self._specs = {p.name: p for p in self.proxies}
@@ -369,6 +375,7 @@ def search(
     chunk_size: int | None = None,
     download: bool = False,
     keep_failures: bool = False,
+    grad_method: str = "auto",
     on_event: OnEvent | None = None,
 ) -> SearchResult:
     """Search ``space`` for the architecture the proxy scores best.
@@ -411,6 +418,8 @@ def search(
             value and is recorded in the store key.
         keep_failures: reuse failures stored by an earlier run instead of retrying them (an
             out-of-memory failure is reused only on the device that ran out of memory).
+        grad_method: per-sample-gradient route (``auto``, ``capture``, ``vmap``; see
+            :func:`nasx.grads.stream_per_sample_grads`); a forced route goes into the keys.
         on_event: callback receiving :mod:`nasx.events` events (progress).
 
     Raises:
@@ -459,7 +468,7 @@ def search(
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
                            executor=ex, chunk_size=chunk_size, build_space=build_space,
-                           keep_failures=keep_failures)
+                           keep_failures=keep_failures, grad_method=grad_method)
     checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
                if limits.active else None)
     settings = {
@@ -676,6 +685,7 @@ def score(
     chunk_size: int | None = None,
     download: bool = False,
     keep_failures: bool = False,
+    grad_method: str = "auto",
     on_event: OnEvent | None = None,
 ) -> list[ScoreResult] | ScoreResult:
     """Score architectures (strings in the space's notation, or Arch values) with proxies.
@@ -704,7 +714,8 @@ def score(
     ex = get_executor(executor, device=str(resolve_device(device)),
                       **dict(executor_opts or {}))
     service = ScoreService(space_obj, leaves, batch, device=device, seed=seed, store=st,
-                           executor=ex, chunk_size=chunk_size, keep_failures=keep_failures)
+                           executor=ex, chunk_size=chunk_size, keep_failures=keep_failures,
+                           grad_method=grad_method)
     done = [0]
 
     def scored(i: int) -> None:

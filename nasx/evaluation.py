@@ -282,6 +282,7 @@ def evaluate(
     chunk_size: int | None = None,
     download: bool = False,
     keep_failures: bool = False,
+    grad_method: str = "auto",
     on_event: Callable[[Event], None] | None = None,
 ) -> EvalReport:
     """Score a sample of ground-truth architectures and report rank metrics per proxy.
@@ -301,7 +302,7 @@ def evaluate(
             weight initialisation.
         init_seeds: repeat with this many initialisation seeds; metrics get mean and std.
         data, batch_size, data_seed, device, store, executor, executor_opts, chunk_size,
-            keep_failures: as in
+            keep_failures, grad_method: as in
             :func:`nasx.search` (store: None = the user store, False = none, or a path; every
             score is written as soon as it exists, so an interrupted evaluation resumes).
         on_event: receives :class:`nasx.events.Progress` events.
@@ -378,7 +379,7 @@ def evaluate(
             init_seed = seed + k
             service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
                                    store=st, executor=ex, chunk_size=chunk_size,
-                                   keep_failures=keep_failures)
+                                   keep_failures=keep_failures, grad_method=grad_method)
             ex_kind = service.device_kind
 
             def scored(i: int) -> None:

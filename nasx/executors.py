@@ -65,6 +65,7 @@ class ScoringJob:
     seed: int
     chunk_size: int | None = None
     space: Any = field(default=None, repr=False)  # the space object (pickled to workers)
+    grad_method: str = "auto"
 
     def scorer(self) -> Scorer:
         space = self.space
@@ -73,7 +74,7 @@ class ScoringJob:
 
             space = make_space(self.space_name, **self.space_opts)
         return Scorer(space, self.batch, device=self.device, seed=self.seed,
-                      chunk_size=self.chunk_size)
+                      chunk_size=self.chunk_size, grad_method=self.grad_method)
 
     def portable(self) -> ScoringJob:
         """A copy with the batch on the CPU (for other processes; the space is pickled)."""
@@ -97,6 +98,7 @@ def job_key(job: ScoringJob) -> str:
         "device": job.device,
         "seed": job.seed,
         "chunk_size": job.chunk_size,
+        "grad_method": job.grad_method,
     }
     text = json.dumps(desc, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]

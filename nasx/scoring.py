@@ -32,7 +32,8 @@ from .errors import ConfigError, NasxError
 from .proxies.base import ProxySpec, ScoreContext, get_proxy
 
 __all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "key_options",
-           "check_chunk_size", "OK", "FAILED", "NONFINITE", "OOM", "SCORER_VERSION"]
+           "check_chunk_size", "check_grad_method", "OK", "FAILED", "NONFINITE", "OOM",
+           "SCORER_VERSION"]
 
 #: version of the scorer's own behaviour (initialisation, precision, placement); part of every
 #: store key through :func:`key_options`; bump it when a change alters scores of every proxy
@@ -132,6 +133,17 @@ def check_chunk_size(chunk_size: Any) -> int | None:
     return chunk_size
 
 
+def check_grad_method(method: Any) -> str:
+    """One of :data:`nasx.grads.GRAD_METHODS`; anything else is a :class:`ConfigError`."""
+    from .grads import GRAD_METHODS
+
+    text = str(method or "auto").strip().lower()
+    if text not in GRAD_METHODS:
+        raise ConfigError(f"unknown per-sample gradient method {method!r}; use one of "
+                          f"{', '.join(GRAD_METHODS)}")
+    return text
+
+
 def key_options(spec: ProxySpec, *, chunk_size: int | None = None,
                 **extra: Any) -> dict[str, Any]:
     """The scorer options that can change ``spec``'s value, as they go into the store key.
@@ -164,7 +176,10 @@ class Scorer:
         batch: the probe batch (CPU or device tensors).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a torch.device.
         seed: initialisation seed; the same (arch, seed) always gets the same weights.
-        chunk_size: samples per per-sample-gradient call (None = a class at a time).
+        chunk_size: samples per per-sample-gradient pass (None = the whole batch).
+        grad_method: per-sample-gradient route of the per-sample-gradient proxies: ``auto``
+            (the batched capture where the network allows it, else ``torch.func``), ``capture``
+            or ``vmap``; all give the same values up to float rounding.
         keep_traceback: store full tracebacks in failed results (default: last line only).
 
     Example:
@@ -181,12 +196,14 @@ class Scorer:
         seed: int = 0,
         chunk_size: int | None = None,
         keep_traceback: bool = False,
+        grad_method: str = "auto",
     ) -> None:
         self.space = space
         self.device = resolve_device(device)
         self.batch = batch.to(self.device)
         self.seed = int(seed)
         self.chunk_size = check_chunk_size(chunk_size)
+        self.grad_method = check_grad_method(grad_method)
         self.keep_traceback = keep_traceback
 
     @property
@@ -234,6 +251,7 @@ class Scorer:
             seed=self.seed,
             num_classes=self.batch.num_classes,
             chunk_size=self.chunk_size,
+            grad_method=self.grad_method,
             space=self.space,
         )
         results = []

@@ -261,3 +261,36 @@ def test_ntk_batched_rows_equal_one_backward_per_row(cell):
     for rows_per_pass in (None, 5, 1):
         got = ntk_matrix(model, x, rows_per_pass=rows_per_pass)
         assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6 * float(ref.abs().max()))
+
+
+def test_forced_route_goes_into_the_key_and_reaches_the_proxy():
+    import warnings
+
+    from nasx.api import ScoreService, make_space
+    from nasx.data import draw_batch, synthetic_dataset
+    from nasx.errors import ConfigError
+    from nasx.proxies.base import get_proxy
+    from nasx.scoring import Scorer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = draw_batch(synthetic_dataset(num_classes=4, n_per_class=4, size=8), 16, 0)
+    space = make_space("nasbench201", C=8, N=1, input_size=8)
+    spec = get_proxy("gradalign-i")
+    arch = space.sample(np.random.default_rng(0))
+    keys = {m: ScoreService(space, [spec], batch, device="cpu", grad_method=m).key(arch, spec)
+            for m in ("auto", "capture", "vmap")}
+    assert len(set(keys.values())) == 3
+    assert "grad_method" not in keys["auto"].scoring  # the default keeps earlier keys valid
+    seen = []
+
+    def spy(model, batch, ctx, **opts):
+        seen.append(ctx.grad_method)
+        return 1.0
+
+    from dataclasses import replace
+
+    Scorer(space, batch, device="cpu", grad_method="vmap").score(arch, replace(spec, fn=spy))
+    assert seen == ["vmap"]
+    with pytest.raises(ConfigError, match="per-sample gradient method"):
+        Scorer(space, batch, device="cpu", grad_method="jvp")

@@ -52,6 +52,10 @@ def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "grada
     g.add_argument("--store", default=None, metavar="PATH",
                    help="SQLite score store [user cache folder]")
     g.add_argument("--no-store", action="store_true", help="do not read or write a store")
+    g.add_argument("--grad-method", default="auto", choices=("auto", "capture", "vmap"),
+                   help="per-sample-gradient route of gradalign-*/gradsign: capture (one batched "
+                   "pass with per-layer capture), vmap (torch.func) or auto (capture where the "
+                   "network allows it); the same values up to float rounding [auto]")
     g.add_argument("--keep-failures", action="store_true",
                    help="reuse failed scores found in the store instead of retrying them "
                    "(an out-of-memory failure is retried anyway on another device)")

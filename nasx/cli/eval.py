@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             download=args.download,
             keep_failures=args.keep_failures,
+        grad_method=args.grad_method,
             on_event=render,
         )
     if args.csv:

@@ -162,5 +162,6 @@ def _search(search: Any, args: argparse.Namespace, budget: int | None, max_param
         chunk_size=args.chunk_size,
         download=args.download,
         keep_failures=args.keep_failures,
+        grad_method=args.grad_method,
         on_event=render,
     )
