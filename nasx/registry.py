@@ -43,6 +43,8 @@ _BUILTINS: dict[str, list[str]] = {
         "nasx.proxies.fisher",
         "nasx.proxies.jacobcov",
         "nasx.proxies.cost",
+        "nasx.proxies.aznas",
+        "nasx.proxies.vkdnw",
     ],
     "nasx.spaces": [
         "nasx.spaces.nasbench201",
