@@ -223,7 +223,7 @@ def vkdnw(model: nn.Module, batch, ctx: ScoreContext, init: str = "kaiming",
 register_proxy(
     "vkdnw-entropy",
     higher_is_better=True,
-    needs=("none",),
+    needs=("none", "grads", "per-sample-grads"),
     paper=PAPER + " (VKDNW)",
     description="Entropy of the deciles of the Fisher spectrum of the first weight of the first "
     "128 tensors (64 Gaussian inputs).",
@@ -238,7 +238,7 @@ register_proxy(
 register_proxy(
     "vkdnw",
     higher_is_better=True,
-    needs=("none",),
+    needs=("none", "grads", "per-sample-grads"),
     paper=PAPER + " (VKDNW_single)",
     description="Number of parameter tensors plus VKDNW / log 10 (lexicographic order).",
 )(vkdnw)
@@ -247,7 +247,7 @@ register_proxy(
     components=("vkdnw", "jacob-cov", "az-expressivity", "az-trainability", "az-complexity"),
     combine=log_rank_sum,
     higher_is_better=True,
-    needs=("data", "grads", "train-mode"),
+    needs=("data", "grads", "per-sample-grads", "train-mode"),
     paper=PAPER + " (VKDNW_agg)",
     description="Sum of log(rank/n) of vkdnw, jacob-cov, AZ-NAS expressivity and trainability "
     "and FLOPs over the population.",
