@@ -207,7 +207,7 @@ def run_truth(args: argparse.Namespace) -> dict[str, Any]:
                            "seconds_per_cell": float(np.mean(secs)),
                            "note": "timings from a shared, loaded 2-core CPU machine"}
     print(f"\n{'proxy':18s} {'kendall':>8s} {'spearman':>9s} {'failed':>6s} "
-          "(higher is better for all; tau of the raw score also shown)")
+          "(higher is better for all)")
     for p, v in table.items():
         m = rank_metrics(v, acc, True)
         out["proxies"][p] = {"higher_is_better": True, "kendall": m["kendall"],
