@@ -18,7 +18,13 @@ from scipy.stats import rankdata
 
 from .proxies.base import ProxySpec, get_proxy
 
-__all__ = ["leaf_proxies", "population_values", "rank_sum", "oriented_ranks"]
+__all__ = [
+    "leaf_proxies",
+    "population_values",
+    "rank_sum",
+    "log_rank_sum",
+    "oriented_ranks",
+]
 
 
 def leaf_proxies(names: Sequence[str | ProxySpec]) -> list[ProxySpec]:
@@ -59,6 +65,35 @@ def rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
         total = r if total is None else total + r
     if total is None:
         raise ValueError("rank_sum needs at least one component")
+    return total
+
+
+def log_rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Sum over components of ``log(r / n)``, ``r`` each architecture's oriented rank (1..n,
+    n the best, ties averaged, failures lowest) and ``n`` the population size; higher is better.
+
+    This is AZ-NAS's non-linear rank aggregation (Lee & Ham, CVPR 2024): an architecture that
+    is poor under one component is penalised more than :func:`rank_sum` does, since ``log`` is
+    steepest near rank 1. Every value is ``<= 0``; the best possible is ``0`` (ranked first by
+    every component). The ``1/n`` factor shifts every score by the same amount, so rankings
+    equal those of the sum of ``log r``.
+
+    Example:
+        >>> import numpy as np
+        >>> from nasx.population import log_rank_sum
+        >>> # "params" and "flops" are registered, higher is better
+        >>> log_rank_sum({"params": np.array([1.0, 3.0, 2.0]),
+        ...               "flops": np.array([1.0, 2.0, 3.0])}).round(3)
+        array([-2.197, -0.405, -0.405])
+    """
+    total = None
+    for name, values in components.items():
+        spec = get_proxy(name)
+        r = oriented_ranks(values, spec.higher_is_better)
+        part = np.log(r / len(r))
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("log_rank_sum needs at least one component")
     return total
 
 

@@ -46,6 +46,8 @@ _BUILTINS: dict[str, list[str]] = {
         "nasx.proxies.zico",
         "nasx.proxies.meco",
         "nasx.proxies.swap",
+        "nasx.proxies.aznas",
+        "nasx.proxies.vkdnw",
     ],
     "nasx.spaces": [
         "nasx.spaces.nasbench201",
