@@ -17,9 +17,19 @@ import numpy as np
 
 from .arch import Arch
 from .constraints import ConstraintChecker, Constraints
-from .data import ProbeBatch, ProbeDataset, draw_batch, load_dataset
+from .data import (
+    EMBEDDED,
+    EMBEDDED_NOTE,
+    ProbeBatch,
+    ProbeDataset,
+    draw_batch,
+    load_dataset,
+    needs_images,
+    num_classes_of,
+    shape_batch,
+)
 from .errors import BudgetError, ConfigError
-from .events import Evaluated, Event, Progress, RunFinished, RunStarted
+from .events import Evaluated, Event, Notice, Progress, RunFinished, RunStarted
 from .executors import Executor, ScoringJob, get_executor
 from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec, get_proxy
@@ -86,16 +96,27 @@ def parse_proxies(proxy: str | ProxySpec | Sequence[str | ProxySpec]) -> list[Pr
 
 
 def make_batch(
-    data: str | ProbeDataset | ProbeBatch,
+    data: str | ProbeDataset | ProbeBatch | None,
     space: Any,
     *,
     batch_size: int = 128,
     seed: int = 0,
     download: bool = False,
+    proxies: Sequence[ProxySpec] | None = None,
+    on_event: OnEvent | None = None,
 ) -> ProbeBatch:
-    """Load ``data`` and draw a class-balanced probe batch sized for ``space``."""
+    """The probe batch for ``space``: a class-balanced draw from ``data`` or, when none of
+    ``proxies`` needs images, a shape-only batch (nothing is loaded; see
+    :func:`nasx.data.shape_batch`). ``data=None`` means the probe set shipped with nasx
+    (announced once with a :class:`~nasx.events.Notice`)."""
     if isinstance(data, ProbeBatch):
         return data
+    if proxies is not None and not needs_images(proxies):
+        return shape_batch(space.input_shape, num_classes_of(data, download=download))
+    if data is None:
+        data = EMBEDDED
+        if on_event is not None:
+            on_event(Notice(EMBEDDED_NOTE, "data"))
     ds = load_dataset(data, download=download)
     return draw_batch(ds, batch_size, seed, input_size=tuple(space.input_shape[1:]))
 
@@ -360,7 +381,7 @@ def search(
     time_budget: float | None = None,
     max_params: float | str | None = None,
     max_flops: float | str | None = None,
-    data: str | ProbeDataset | ProbeBatch = "cifar10",
+    data: str | ProbeDataset | ProbeBatch | None = None,
     batch_size: int = 128,
     seed: int = 0,
     data_seed: int | None = None,
@@ -399,7 +420,8 @@ def search(
         max_params: upper bound on the parameter count of the built network (``1.5M`` style
             strings accepted); see :mod:`nasx.constraints`.
         max_flops: upper bound on the FLOPs of one forward pass of one input.
-        data: probe data (see :func:`nasx.data.load_dataset`).
+        data: probe data (see :func:`nasx.data.load_dataset`); None = the probe set shipped
+            with nasx. Unused (a shape-only batch) when the proxy needs no images.
         batch_size: probe batch size (class-balanced).
         seed: seed of the strategy and of every network initialisation.
         data_seed: seed of the probe-batch draw (default: ``seed``).
@@ -462,7 +484,8 @@ def search(
         raise ConfigError(f"strategy {strat_name!r} scores supernets; --max-params/--max-flops "
                           "constraints apply to single architectures only")
     batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download)
+                       seed=seed if data_seed is None else data_seed, download=download,
+                       proxies=leaves, on_event=emit)
     dev = resolve_device(device)
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
@@ -480,6 +503,7 @@ def search(
         "seed": seed,
         "budget": budget,
         "time_budget": time_budget,
+        "data": batch.source,
         "data_fingerprint": batch.fingerprint,
         "batch_size": len(batch),
         "device": service.device_kind,
@@ -673,7 +697,7 @@ def score(
     space: str | Any = "nasbench201",
     proxy: str | Sequence[str] = "gradalign-i",
     *,
-    data: str | ProbeDataset | ProbeBatch = "cifar10",
+    data: str | ProbeDataset | ProbeBatch | None = None,
     batch_size: int = 128,
     seed: int = 0,
     data_seed: int | None = None,
@@ -709,7 +733,8 @@ def score(
     specs = parse_proxies(proxy)
     leaves = leaf_proxies(specs)
     batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download)
+                       seed=seed if data_seed is None else data_seed, download=download,
+                       proxies=leaves, on_event=on_event)
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(resolve_device(device)),
                       **dict(executor_opts or {}))

@@ -271,7 +271,7 @@ def evaluate(
     sample: int | None = 300,
     seed: int = 0,
     init_seeds: int = 1,
-    data: str | ProbeDataset | ProbeBatch = "cifar10",
+    data: str | ProbeDataset | ProbeBatch | None = None,
     batch_size: int = 128,
     data_seed: int | None = None,
     device: str = "auto",
@@ -364,7 +364,8 @@ def evaluate(
         raise DataError(f"{truth_name}: at least two architectures are needed; got {len(archs)}")
     dev = resolve_device(device)
     batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download)
+                       seed=seed if data_seed is None else data_seed, download=download,
+                       proxies=leaves, on_event=on_event)
     st = _resolve_store(store)
     ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     ex_kind = device_kind(dev)

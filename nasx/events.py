@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "RunStarted", "Evaluated", "RunFinished", "Progress"]
+__all__ = ["Event", "RunStarted", "Evaluated", "RunFinished", "Progress", "Notice"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,11 @@ class Progress(Event):
 @dataclass(frozen=True)
 class RunFinished(Event):
     result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the user should know once (e.g. which probe data a default picked)."""
+
+    text: str
+    kind: str = "info"

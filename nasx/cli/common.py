@@ -15,7 +15,7 @@ import yaml
 from rich.markup import escape
 
 from ..errors import ConfigError
-from ..events import Evaluated, Event, Progress, RunFinished, RunStarted
+from ..events import Evaluated, Event, Notice, Progress, RunFinished, RunStarted
 from ..jsonutil import json_clean
 
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
@@ -32,9 +32,12 @@ def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "grada
     g.add_argument("--proxy", default=proxy_default,
                    help="proxy name" + (" or comma-separated list" if multi_proxy else "")
                    + " (nasx list proxies)")
-    g.add_argument("--data", default="cifar10",
+    g.add_argument("--data", default=None,
                    help="probe data: .npz (x uint8 NHWC, y), CIFAR python folder/archive, image "
-                   "folder, cifar10, cifar100, or synthetic (smoke runs only) [cifar10]")
+                   "folder, cifar10 / cifar100 (full dataset from the cache, see --download), "
+                   "cifar10-probe (500 CIFAR-10 images shipped with nasx), synthetic (smoke "
+                   "runs only), or shape / shape:CLASSES (no images, data-free proxies only) "
+                   "[cifar10-probe; nothing is loaded when no proxy needs images]")
     g.add_argument("--download", action="store_true",
                    help="download cifar10/cifar100 into the cache if absent (checksum verified)")
     g.add_argument("--batch-size", type=int, default=128,
@@ -263,7 +266,9 @@ class Renderer:
         return Group(self.progress, t)
 
     def __call__(self, ev: Event) -> None:
-        if isinstance(ev, RunStarted):
+        if isinstance(ev, Notice):
+            self.console.print(f"nasx: note: {escape(ev.text)}", highlight=False, soft_wrap=True)
+        elif isinstance(ev, RunStarted):
             what = f"search {ev.settings.get('space')}"
             self._start(ev.budget, what)
             if ev.resumed and not self.quiet:
