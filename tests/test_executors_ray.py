@@ -75,9 +75,9 @@ class CountingStore(Store):
         super().__init__(path)
         self.puts: list = []
 
-    def put(self, key, result) -> None:
+    def put(self, key, result, **kw) -> None:
         self.puts.append(key)
-        super().put(key, result)
+        super().put(key, result, **kw)
 
 
 def test_ray_scores_equal_local_scores_land_once_and_report_progress(batch, ray_ex,

@@ -42,8 +42,8 @@ class KillingStore(Store):
         self.puts: list = []
         self.before_kill: list = []
 
-    def put(self, key, result) -> None:
-        super().put(key, result)
+    def put(self, key, result, **kw) -> None:
+        super().put(key, result, **kw)
         self.puts.append(key)
         if self.kill is not None:
             self.before_kill = list(self.puts)
