@@ -372,6 +372,8 @@ def main() -> int:
         "NASX_SHARED_DATA", str(ROOT / ".." / "shared" / "data")))
     ap.add_argument("--note", default=None, help="free text stored in the JSON")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other sections of an existing --out file (rerun some sections)")
     args = ap.parse_args()
 
     import torch
@@ -382,12 +384,16 @@ def main() -> int:
     import nasx
 
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
-    out = {"benchmark": "throughput", "command": command, "device": args.device,
+    out: dict = {}
+    if args.update and args.out and Path(args.out).exists():
+        out = json.loads(Path(args.out).read_text())
+        out.setdefault("earlier_commands", []).append(out.get("command"))
+    out.update({"benchmark": "throughput", "command": command, "device": args.device,
            "device_name": (torch.cuda.get_device_name(0) if args.device.startswith("cuda")
                            else platform.processor() or platform.machine()),
            "cpu_count": os.cpu_count(), "torch_threads": args.threads,
            "batch_size": args.batch_size, "seed": args.seed, "torch": torch.__version__,
-           "nasx": nasx.__version__, "note": args.note}
+           "nasx": nasx.__version__, "note": args.note})
 
     def save() -> None:
         if args.out:

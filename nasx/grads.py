@@ -220,7 +220,6 @@ def _conv_weight_grads(m: nn.Conv2d, x: torch.Tensor, gout: torch.Tensor) -> tor
 def _instance_bn_forward(m: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """BatchNorm on a batch of one = per-sample, per-channel normalisation over positions."""
     xhat = F.instance_norm(x, eps=m.eps)
-    m._nasx_xhat = xhat.detach()
     if m.affine:
         return xhat * m.weight.view(1, -1, 1, 1) + m.bias.view(1, -1, 1, 1)
     return xhat
@@ -288,7 +287,9 @@ def capture_per_sample_grads(
             return
         n = gout.shape[0]
         if isinstance(m, nn.BatchNorm2d):
-            xhat = m._nasx_xhat
+            # recomputed from the input (which the backward pass keeps anyway) rather than
+            # kept from the forward pass: one normalisation more, one activation less in memory
+            xhat = F.instance_norm(inp, eps=m.eps)
             if "weight" in pnames:
                 consume(pnames["weight"], (gout * xhat).sum((2, 3)))
             if "bias" in pnames:
@@ -323,7 +324,7 @@ def capture_per_sample_grads(
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             problems.append(f"the output of {type(m).__name__} does not depend on the input")
             return
-        inp = None if isinstance(m, nn.BatchNorm2d) else args[0].detach()
+        inp = args[0].detach()
         out.register_hook(lambda g, m=m, p=pnames, i=inp: on_grad(m, p, i, g))
 
     handles = []
@@ -360,7 +361,6 @@ def capture_per_sample_grads(
         for _, m, _ in modules:
             if isinstance(m, nn.BatchNorm2d):
                 m.__dict__.pop("forward", None)
-                m.__dict__.pop("_nasx_xhat", None)
         for p, flag in saved_flags:
             p.requires_grad_(flag)
 
