@@ -105,8 +105,8 @@ def _fault(args: argparse.Namespace, archs: list[str], seq: dict[str, float | No
             super().__init__(path)
             self.kill, self.puts, self.before = kill, [], 0
 
-        def put(self, key: Any, result: Any) -> None:
-            super().put(key, result)
+        def put(self, key: Any, result: Any, **kw: Any) -> None:
+            super().put(key, result, **kw)
             self.puts.append(key)
             if self.kill is not None:
                 self.before = len(self.puts)
