@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from nasx.api import make_space
 from nasx.grads import (
     UnsupportedModel,
     _conv_weight_grads,
@@ -26,7 +27,6 @@ from nasx.proxies.base import ScoreContext
 from nasx.proxies.gradalign import SignStatsAccumulator, gradalign
 from nasx.proxies.gradsign import gradsign
 from nasx.proxies.tenas import ntk_matrix
-from nasx.registry import spaces
 
 
 class _Batch:
@@ -79,11 +79,6 @@ def test_conv_weight_grads_every_route(cfg):
         assert torch.allclose(got[i], ref, rtol=1e-4, atol=1e-5)
 
 
-def _tiny(space_name, **opts):
-    space = spaces.get(space_name)(**opts)
-    return space
-
-
 SPACES = [
     ("nasbench201", dict(C=8, N=1, input_size=8), 8),
     ("darts", dict(C=8, layers=3), 16),
@@ -95,7 +90,7 @@ SPACES = [
 @pytest.mark.parametrize("name,opts,size", SPACES, ids=[f"{s[0]}-{i}" for i, s in
                                                       enumerate(SPACES)])
 def test_capture_matches_loop_on_real_cells(name, opts, size):
-    space = _tiny(name, **opts)
+    space = make_space(name, **opts)
     rng = np.random.default_rng(5)
     for _ in range(2):
         arch = space.sample(rng)
@@ -149,7 +144,7 @@ def test_shared_module_is_refused_by_capture():
 
 
 def test_vmap_route_in_parameter_groups_equals_one_group():
-    space = _tiny("nasbench201", C=8, N=1, input_size=8)
+    space = make_space("nasbench201", C=8, N=1, input_size=8)
     torch.manual_seed(0)
     model = space.build(space.sample(np.random.default_rng(1)), 4)
     x, y = torch.randn(8, 3, 8, 8), torch.arange(8) % 4
@@ -205,7 +200,7 @@ def _ctx(method="auto", chunk=None):
 
 @pytest.fixture(scope="module")
 def cell():
-    space = _tiny("nasbench201", C=8, N=1, input_size=8)
+    space = make_space("nasbench201", C=8, N=1, input_size=8)
     torch.manual_seed(0)
     model = space.build(space.parse(
         "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -266,7 +261,7 @@ def test_ntk_batched_rows_equal_one_backward_per_row(cell):
 def test_forced_route_goes_into_the_key_and_reaches_the_proxy():
     import warnings
 
-    from nasx.api import ScoreService, make_space
+    from nasx.api import ScoreService
     from nasx.data import draw_batch, synthetic_dataset
     from nasx.errors import ConfigError
     from nasx.proxies.base import get_proxy

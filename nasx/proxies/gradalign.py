@@ -87,7 +87,6 @@ class SignStatsAccumulator:
     Args:
         y: labels of the samples (``N``), on the device, **sorted** so that each class is one
             contiguous run (any order of the classes).
-        gram: also accumulate the per-class Gram matrices (GradAlign-II).
         block: columns of the ``N x block`` buffer that collects small parameter tensors
             (default: from the device's memory; at most ``2**24``, see exactness).
         direct: tensors with at least this many entries per sample are reduced as they come,
@@ -100,7 +99,7 @@ class SignStatsAccumulator:
     :meth:`finish`. Samples of classes with a single member are ignored.
     """
 
-    def __init__(self, y: torch.Tensor, *, gram: bool = True, block: int | None = None,
+    def __init__(self, y: torch.Tensor, *, block: int | None = None,
                  direct: int | None = None, full_gram: bool | None = None) -> None:
         dev = y.device
         self.device = dev
@@ -143,7 +142,6 @@ class SignStatsAccumulator:
         self.nnz = torch.zeros(k, dtype=torch.float64, device=dev)
         self.gram = [torch.zeros((hi - lo, hi - lo), dtype=torch.float64, device=dev)
                      for _, lo, hi in self.runs]
-        self.want_gram = gram
 
     def add(self, name: str, g: torch.Tensor) -> None:
         """Add the per-sample gradients of one parameter, shape ``(n, numel)`` (consumed)."""
@@ -194,14 +192,14 @@ class SignStatsAccumulator:
 
     def finish(self) -> list[dict[str, Any]]:
         """Per kept class: ``{"class", "n", "align", "nnz", "gram"}`` (``gram`` on CPU, float64,
-        ``n x n``; None when not accumulated)."""
+        ``n x n``)."""
         self._flush()
         self.buffer = None
         self.aug = None
         align = self.align.cpu().tolist()
         nnz = self.nnz.cpu().tolist()
         return [{"class": c, "n": hi - lo, "align": align[j], "nnz": nnz[j],
-                 "gram": self.gram[j].cpu() if self.want_gram else None}
+                 "gram": self.gram[j].cpu()}
                 for j, (c, lo, hi) in enumerate(self.runs)]
 
 
@@ -237,7 +235,7 @@ def class_sign_stats(model: torch.nn.Module, batch, ctx: ScoreContext) -> list[d
     order = torch.argsort(y, stable=True)  # classes contiguous (samples are independent)
     for idx in _class_passes(y[order], ctx.chunk_size):
         idx = order[idx]
-        acc = SignStatsAccumulator(y[idx], gram=True)
+        acc = SignStatsAccumulator(y[idx])
         if not acc.classes:
             continue
         xs, ys = batch.x[idx], y[idx]
