@@ -30,8 +30,12 @@ Details that change results, all explicit:
   each module several times, keeping the last draw: the same distribution, a different stream.
   ``init="none"`` scores the network's own initial weights (``repeats`` must then be 1).
 * **Repeats**: ``repeats=32`` as the reference's default; the score is the mean.
-* **Batch**: the reference uses 16 CIFAR-10 training images (``--input_samples 16``); patterns
-  are over the probe batch as given, so the value depends on its size (at most ``2^N`` patterns).
+* **Samples** (``samples=16``, default, as the reference's ``--input_samples 16``): patterns are
+  over ``samples`` images of the probe batch, the ones at the evenly spaced positions
+  ``round(i * (N - 1) / (samples - 1))``, ``i = 0 .. samples-1`` (so a class-ordered batch gives
+  images of every class), or over the whole batch when it has ``samples`` images or fewer, or
+  when ``samples=None``. The value depends on the number of images (at most ``3^n`` patterns)
+  and a network's cost grows with it: at 128 images one NB201 cell costs about 30x more.
 * **BatchNorm** in training mode (batch statistics), as the reference's freshly built network.
 * **Which modules**: ``nn.ReLU`` instances only (functional ``relu`` is not seen), hooked on
   their output, each call counted; calls whose input is not 4-D (e.g. after pooling) are
@@ -41,9 +45,12 @@ Details that change results, all explicit:
   ``SWAP_once`` is multiplied by ``exp(-(P - mu)^2 / sigma)`` where ``P`` is the parameter count
   in thousands (all parameters whose name does not contain ``auxiliary``). Off by default
   (the paper tunes ``mu``/``sigma`` per space; the reference's ``correlation.py`` does not use it).
-* **Counting**: patterns are encoded exactly as base-3 integers of the sign vector when
-  ``N <= 39`` (one ``torch.unique`` on integers), else ``torch.unique(dim=0)`` on the sign
-  matrix as the reference; both count the same distinct rows.
+* **Counting**: each unit's sign vector (digits -1/0/1 -> 0/1/2) is encoded exactly as
+  base-3 integers: one int64 code when ``n <= 39`` (``3^39 < 2^63``) and one ``torch.unique``;
+  otherwise one float64 word per 33 samples (``3^33 < 2^53``: every partial sum of the product
+  that forms a word is an integer below ``2^53``, so it is exact in float64) and the distinct
+  rows of words are counted after one lexicographic sort. Both count exactly the distinct rows
+  that the reference's ``torch.unique(dim=0)`` on the sign matrix counts.
 * A forward pass that reaches no ReLU on a 4-D input is an error (``ProxyError``).
 """
 
@@ -52,19 +59,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ProxyError
 from .base import ScoreContext, register_proxy
 
-__all__ = ["swap", "count_patterns", "gaussian_init", "swap_once"]
+__all__ = ["swap", "count_patterns", "gaussian_init", "sample_positions", "swap_once"]
 
 PAPER = ("Peng et al., SWAP-NAS: Sample-Wise Activation Patterns for Ultra-fast NAS, "
          "ICLR 2024")
 
 #: largest batch whose base-3 pattern codes fit in an int64 (3^39 < 2^63)
 _MAX_CODED = 39
+#: samples per float64 word when the codes need several words (3^33 < 2^53)
+_WORD = 33
 
 
 def count_patterns(activations: torch.Tensor) -> int:
@@ -76,7 +86,15 @@ def count_patterns(activations: torch.Tensor) -> int:
         weights = 3 ** torch.arange(n, dtype=torch.int64, device=s.device)
         codes = (digits * weights[:, None]).sum(0)
         return int(torch.unique(codes).numel())
-    return int(torch.unique(s.T, dim=0).shape[0])
+    k = -(-n // _WORD)
+    weights = torch.zeros(n, k, dtype=torch.float64, device=s.device)
+    rows = torch.arange(n, device=s.device)
+    weights[rows, rows // _WORD] = 3.0 ** (rows % _WORD).to(torch.float64)
+    words = ((s + 1).to(torch.float64).T @ weights).cpu().numpy()  # units x k, exact integers
+    if words.shape[0] == 0:
+        return 0
+    ordered = words[np.lexsort(words.T[::-1])]
+    return 1 + int(np.count_nonzero((ordered[1:] != ordered[:-1]).any(axis=1)))
 
 
 def gaussian_init(model: nn.Module, generator: Any = None) -> None:
@@ -122,8 +140,19 @@ def swap_once(model: nn.Module, x: torch.Tensor) -> int:
     return count_patterns(torch.cat(feats, dim=1))
 
 
+def sample_positions(n: int, samples: int | None) -> torch.Tensor | None:
+    """Evenly spaced positions of ``samples`` of ``n`` images (``None``: use all of them)."""
+    if samples is None or n <= samples:
+        return None
+    if samples == 1:
+        return torch.zeros(1, dtype=torch.long)
+    i = torch.arange(samples, dtype=torch.float64)
+    return torch.round(i * (n - 1) / (samples - 1)).to(torch.long)
+
+
 def swap(model: nn.Module, batch, ctx: ScoreContext, repeats: int = 32, init: str = "gaussian",
-         mu: float | None = None, sigma: float | None = None) -> float:
+         mu: float | None = None, sigma: float | None = None,
+         samples: int | None = 16) -> float:
     """SWAP: mean over weight draws of the number of distinct sample-wise ReLU activation
     patterns on the probe batch (higher is better)."""
     repeats = int(repeats)
@@ -139,6 +168,13 @@ def swap(model: nn.Module, batch, ctx: ScoreContext, repeats: int = 32, init: st
         raise ProxyError(f"SWAP regularisation needs sigma > 0, got {sigma}")
     if int(batch.x.shape[0]) < 1:
         raise ProxyError("SWAP needs a non-empty probe batch")
+    if samples is not None and (isinstance(samples, bool) or int(samples) != samples
+                                or int(samples) < 1):
+        raise ProxyError(f"SWAP needs samples >= 1 (or None for the whole batch), got {samples}")
+    x = batch.x
+    pos = sample_positions(int(x.shape[0]), None if samples is None else int(samples))
+    if pos is not None:
+        x = x[pos.to(x.device)]
     factor = 1.0
     if mu is not None and sigma is not None:
         factor = math.exp(-((param_thousands(model) - float(mu)) ** 2) / float(sigma))
@@ -147,7 +183,7 @@ def swap(model: nn.Module, batch, ctx: ScoreContext, repeats: int = 32, init: st
     for _ in range(repeats):
         if init == "gaussian":
             gaussian_init(model, ctx.generator)
-        counts.append(swap_once(model, batch.x) * factor)
+        counts.append(swap_once(model, x) * factor)
     return float(sum(counts) / len(counts))
 
 
@@ -155,6 +191,7 @@ register_proxy(
     "swap",
     higher_is_better=True,
     needs=("data", "train-mode"),
+    version="2",  # 2: 16 evenly spaced images of the batch by default (was: the whole batch)
     paper=PAPER,
     description="Mean over Gaussian weight draws of the number of distinct sample-wise ReLU "
     "activation patterns.",

@@ -33,13 +33,48 @@ def test_count_patterns_by_hand():
     assert count_patterns(a) == 3
 
 
-@pytest.mark.parametrize("n", [5, 39, 40, 45])
+@pytest.mark.parametrize("n", [5, 33, 39, 40, 45, 66, 67, 128])
 def test_count_patterns_matches_unique_rows(n):
     g = torch.Generator().manual_seed(n)
     a = torch.randint(-1, 2, (n, 300), generator=g).float()
     a[:, 150:] = a[:, :150]  # repeated units
     a[: n // 2, :10] = 0.0
     assert count_patterns(a) == torch.unique(torch.sign(a).T, dim=0).shape[0]
+
+
+def test_count_patterns_words_differ_only_in_last_word():
+    # 70 samples -> three float64 words; units that agree on the first two words and differ in
+    # the last sample only must stay distinct, units equal everywhere must merge
+    a = torch.ones(70, 4)
+    a[69, 1] = -1.0
+    a[69, 2] = 0.0
+    assert count_patterns(a) == 3
+    assert count_patterns(torch.zeros(70, 0)) == 0
+
+
+def test_sample_positions_spread_over_the_batch():
+    from nasx.proxies.swap import sample_positions
+
+    assert sample_positions(16, 16) is None and sample_positions(8, 16) is None
+    assert sample_positions(128, None) is None
+    pos = sample_positions(128, 16)
+    assert pos.tolist()[0] == 0 and pos.tolist()[-1] == 127 and len(set(pos.tolist())) == 16
+    # a class-ordered batch of 10 classes x 12 images: every class is sampled
+    assert len({int(p) // 12 for p in sample_positions(120, 16)}) == 10
+
+
+def test_samples_option_scores_the_chosen_images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 1, 1, 2, generator=g)
+    from nasx.proxies.swap import sample_positions
+
+    sub = x[sample_positions(40, 16)]
+    assert swap(_relu_net(), _batch(x), _ctx(), repeats=1, init="none") == \
+        swap(_relu_net(), _batch(sub), _ctx(), repeats=1, init="none", samples=None)
+    assert swap(_relu_net(), _batch(x), _ctx(), repeats=1, init="none", samples=None) == \
+        swap_once(_relu_net(), x)
+    with pytest.raises(ProxyError):
+        swap(_relu_net(), _batch(x), _ctx(), repeats=1, init="none", samples=0)
 
 
 def _relu_net() -> nn.Module:
