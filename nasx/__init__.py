@@ -17,6 +17,7 @@ from typing import Any
 from .arch import Arch
 from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
+from .proxies.ensemble import ensemble, register_ensemble
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,8 @@ __all__ = [
     "ProxySpec",
     "ScoreContext",
     "register_proxy",
+    "ensemble",
+    "register_ensemble",
     "register_space",
     "register_strategy",
     "search",

@@ -265,7 +265,14 @@ def register_proxy(
 
 
 def get_proxy(name: str | ProxySpec) -> ProxySpec:
-    """Look up a registered proxy by name (with did-you-mean on a miss)."""
+    """Look up a registered proxy by name (with did-you-mean on a miss). A name that is not
+    registered and names an ensemble (``"a+b+c"`` or the path of an ensemble file, see
+    :mod:`nasx.proxies.ensemble`) gives that ensemble."""
     if isinstance(name, ProxySpec):
         return name
+    if isinstance(name, str) and name not in _registry:
+        from .ensemble import is_ensemble_text, parse_ensemble
+
+        if is_ensemble_text(name):
+            return parse_ensemble(name)
     return _registry.get(name)
