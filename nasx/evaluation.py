@@ -56,7 +56,8 @@ from .jsonutil import json_clean
 from .population import leaf_proxies, population_values
 from .proxies.base import ProxySpec
 
-__all__ = ["TOPK_PERCENTS", "EvalReport", "evaluate", "rank_metrics", "read_truth"]
+__all__ = ["TOPK_PERCENTS", "EvalReport", "TruthReport", "evaluate", "load_truth", "mean_by_arch",
+           "rank_metrics", "read_truth", "truth_report"]
 
 TOPK_PERCENTS = (1, 5, 10)
 
@@ -119,6 +120,15 @@ def _read_truth_rows(p: Path, space: Any, arch_col: str,
     if not out:
         raise DataError(f"{p.name}: no rows with an accuracy in column {acc_col!r}")
     return out
+
+
+def mean_by_arch(pairs: Sequence[tuple[Arch, float]]) -> dict[Arch, float]:
+    """One entry per architecture (equal canonical keys collapse), its mean accuracy; in the
+    order of first appearance."""
+    merged: dict[Arch, list[float]] = {}
+    for a, acc in pairs:
+        merged.setdefault(a, []).append(acc)
+    return {a: float(np.mean(v)) for a, v in merged.items()}
 
 
 def _topk_size(n: int, k: float) -> int:
@@ -334,23 +344,10 @@ def evaluate(
     if len(set(names)) != len(names):
         raise ConfigError(f"proxy listed twice: {names}")
     leaves = leaf_proxies(specs)
-    if isinstance(truth, (str, os.PathLike)):
-        pairs = read_truth(truth, space_obj, arch_col, acc_col)
-        truth_name = str(truth)
-    else:
-        pairs = []
-        for a, acc in truth:
-            arch = space_obj.parse(a) if isinstance(a, str) else space_obj.check(a)
-            if not math.isfinite(float(acc)):
-                raise DataError(f"accuracy of {arch} is not finite: {acc!r}")
-            pairs.append((arch, float(acc)))
-        truth_name = "(in memory)"
-    # one entry per architecture (equal canonical keys collapse): mean accuracy
-    merged: dict[Arch, list[float]] = {}
-    for a, acc in pairs:
-        merged.setdefault(a, []).append(acc)
+    merged = load_truth(truth, space_obj, arch_col, acc_col)
+    truth_name = str(truth) if isinstance(truth, (str, os.PathLike)) else "(in memory)"
     archs = list(merged)
-    accs = np.array([float(np.mean(merged[a])) for a in archs])
+    accs = np.array([merged[a] for a in archs])
     n_truth = len(archs)
     if sample is not None:
         if sample < 2:
@@ -444,3 +441,101 @@ def evaluate(
     }
     return EvalReport(metrics, tuple(rows), settings,
                       {k: tuple(v) for k, v in per_seed.items()})
+
+
+@dataclass(frozen=True)
+class TruthReport:
+    """The true accuracy of a search's result, from a ground-truth file of a benchmark space.
+
+    Attributes:
+        acc_col: the accuracy column read.
+        truth: the file (or ``"(in memory)"``).
+        n_truth: architectures in the file (equal canonical keys counted once, mean accuracy).
+        optimum: the best accuracy in the file, and ``optimum_arch`` one architecture with it.
+        best_acc: accuracy of the returned architecture (None when the file lacks it).
+        best_rank: 1 + the number of architectures of the file that are strictly more accurate
+            (1 = the space's optimum); None when the file lacks it.
+        top: ``(arch, score, accuracy or None)`` for the search's top list, best first.
+        top_best_acc: the best accuracy within the top list (what training the top-k would
+            find); None when the file has none of them.
+    """
+
+    acc_col: str
+    truth: str
+    n_truth: int
+    optimum: float
+    optimum_arch: str
+    best_acc: float | None
+    best_rank: int | None
+    top: tuple[tuple[str, float | None, float | None], ...]
+    top_best_acc: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_clean({
+            "acc_col": self.acc_col, "truth": self.truth, "n_truth": self.n_truth,
+            "optimum": self.optimum, "optimum_arch": self.optimum_arch,
+            "best_acc": self.best_acc, "best_rank": self.best_rank,
+            "top_best_acc": self.top_best_acc,
+            "top": [{"arch": a, "score": s, "accuracy": acc} for a, s, acc in self.top],
+        })
+
+
+def load_truth(truth: str | os.PathLike[str] | Sequence[tuple[Any, float]], space: Any,
+               arch_col: str = "arch", acc_col: str = "accuracy") -> dict[Arch, float]:
+    """Ground truth as ``{arch: mean accuracy}`` from a CSV path or (arch, accuracy) pairs."""
+    if isinstance(truth, (str, os.PathLike)):
+        return mean_by_arch(read_truth(truth, space, arch_col, acc_col))
+    pairs = []
+    for a, acc in truth:
+        arch = space.parse(a) if isinstance(a, str) else space.check(a)
+        if not math.isfinite(float(acc)):
+            raise DataError(f"accuracy of {arch} is not finite: {acc!r}")
+        pairs.append((arch, float(acc)))
+    return mean_by_arch(pairs)
+
+
+def truth_report(result: Any, truth: str | os.PathLike[str] | Sequence[tuple[Any, float]]
+                 | Mapping[Arch, float], *, space: Any = None, arch_col: str = "arch",
+                 acc_col: str = "accuracy") -> TruthReport:
+    """The true accuracy of ``result`` (a :class:`nasx.api.SearchResult`) and of its top list.
+
+    ``truth`` is a CSV path, (arch, accuracy) pairs, or the ``{arch: accuracy}`` mapping of
+    :func:`load_truth` (read once, reuse for many results). ``space`` (name or object) parses
+    the architectures; default: the result's space with its options.
+
+    Example:
+        >>> r = nasx.search(space="nasbench201", proxy="gradalign-i", budget=100)
+        ...  # doctest: +SKIP
+        >>> truth_report(r, "accuracies.csv", acc_col="cifar10_test").best_acc
+        ...  # doctest: +SKIP
+    """
+    from .api import make_space
+
+    if space is None or isinstance(space, str):
+        opts = dict((getattr(result, "settings", None) or {}).get("space_opts") or {})
+        space = make_space(space or result.space, **opts)
+    if isinstance(truth, Mapping):
+        table = dict(truth)
+        name = "(in memory)"
+    else:
+        table = load_truth(truth, space, arch_col, acc_col)
+        name = str(truth) if isinstance(truth, (str, os.PathLike)) else "(in memory)"
+    if not table:
+        raise DataError("the ground truth is empty")
+    accs = np.array(list(table.values()), dtype=np.float64)
+    best_i = int(np.argmax(accs))
+
+    def acc_of(text: str | None) -> float | None:
+        if text is None:
+            return None
+        return table.get(space.parse(text))
+
+    best_acc = acc_of(None if result.best is None else str(result.best))
+    top = tuple((a, s, acc_of(a)) for a, s in result.top)
+    known = [acc for _, _, acc in top if acc is not None]
+    return TruthReport(
+        acc_col=acc_col, truth=name, n_truth=len(table), optimum=float(accs[best_i]),
+        optimum_arch=list(table)[best_i].text, best_acc=best_acc,
+        best_rank=None if best_acc is None else int(1 + np.sum(accs > best_acc)),
+        top=top, top_best_acc=max(known) if known else None,
+    )

@@ -8,15 +8,20 @@ computed twice (scores live in the store).
 Example:
   nasx search --space nasbench201 --proxy gradalign-i --strategy random --budget 50 \\
       --seed 0 --data probe.npz
+
+With --truth FILE.csv --acc-col COL (a benchmark space's ground truth), the true accuracy of the
+returned architecture and of the top list is reported beside the scores (and under "truth" in
+--json), with the space's optimum.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
-from ..errors import BudgetError
+from ..errors import BudgetError, DataError
 from ..events import Evaluated, Event
 from .common import (
     Renderer,
@@ -52,6 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-k", type=int, default=10, help="size of the top list [10]")
     g.add_argument("--run", default=None, metavar="NAME",
                    help="name of the run (to resume it); default: derived from the settings")
+    t = p.add_argument_group("ground truth (benchmark spaces)")
+    t.add_argument("--truth", default=None, metavar="FILE.csv",
+                   help=("ground-truth CSV (an arch column and an accuracy column): report the "
+                         "true accuracy of the returned architecture and of the top list "
+                         "beside the scores, and the space's optimum"))
+    t.add_argument("--arch-col", default="arch", help="architecture column of --truth [arch]")
+    t.add_argument("--acc-col", default="accuracy",
+                   help="accuracy column of --truth [accuracy]")
 
 
 class SearchRenderer(Renderer):
@@ -97,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise BudgetError("--top-k must be at least 1")
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
+    truth = _load_truth(args)  # read (and checked) before anything is scored
 
     interrupted = False
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
@@ -104,10 +118,16 @@ def run(args: argparse.Namespace) -> int:
             result = _search(search, args, budget, max_params, max_flops, render)
         except SearchInterrupted as stop:
             result, interrupted = stop.result, True
+    report = None
+    if truth is not None and (result.best is not None or result.top):
+        from ..evaluation import truth_report
+
+        report = truth_report(result, truth, space=truth_space(args), acc_col=args.acc_col)
+        report = dataclasses.replace(report, truth=args.truth)
     if interrupted:
         # stdout gets the best so far (or JSON); the caller sees exit status 130
         if args.json:
-            print(dump_json(result.to_dict()))
+            print(dump_json(_with_truth(result, report)))
         elif result.best is not None:
             print(str(result.best))
         print(f"nasx: interrupted after {result.evaluated} evaluations; every score computed "
@@ -116,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     if args.json:
-        print(dump_json(result.to_dict()))
+        print(dump_json(_with_truth(result, report)))
         return 0
     if result.best is None:
         if result.evaluated and result.stopped_by in ("budget", "time"):
@@ -133,8 +153,52 @@ def run(args: argparse.Namespace) -> int:
             f"best of {result.evaluated} ({result.cached} cached, {result.failed} failed{extra}) "
             f"by {result.proxy} = {fmt(result.score)} in {result.seconds:.1f}s "
             + escape(f"[run {result.run_id}]"), highlight=False)
+    if report is not None:
+        _print_truth(render.console, report, args.quiet)
     print(str(result.best))
     return 0
+
+
+def truth_space(args: argparse.Namespace) -> Any:
+    from ..api import make_space
+
+    return make_space(args.space, **parse_kv(args.space_opt, "--space-opt"))
+
+
+def _load_truth(args: argparse.Namespace) -> Any:
+    if args.truth is None:
+        return None
+    from ..evaluation import load_truth
+
+    table = load_truth(args.truth, truth_space(args), args.arch_col, args.acc_col)
+    if not table:
+        raise DataError(f"{args.truth}: no rows with an accuracy in column {args.acc_col!r}")
+    return table
+
+
+def _with_truth(result: Any, report: Any) -> dict[str, Any]:
+    out = result.to_dict()
+    if report is not None:
+        out["truth"] = report.to_dict()
+    return out
+
+
+def _print_truth(console: Any, report: Any, quiet: bool) -> None:
+    """The true accuracies on stderr: the returned architecture, the top list, the optimum."""
+    from rich.markup import escape
+
+    def acc(v: float | None) -> str:
+        return "not in the file" if v is None else f"{v:.2f}"
+
+    rank = "" if report.best_rank is None else \
+        f" (rank {report.best_rank} of {report.n_truth})"
+    console.print(escape(f"{report.acc_col} of the best: {acc(report.best_acc)}{rank}; "
+                         f"best of the top {len(report.top)}: {acc(report.top_best_acc)}; "
+                         f"space optimum {report.optimum:.2f}"), highlight=False)
+    if quiet:
+        return
+    for i, (arch, score, a) in enumerate(report.top, 1):
+        console.print(escape(f"  {i:>3}. {fmt(score)}  {acc(a):>8}  {arch}"), highlight=False)
 
 
 def _search(search: Any, args: argparse.Namespace, budget: int | None, max_params: Any,
