@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", required=True)
     ap.add_argument("--plots", default=None, metavar="DIR",
                     help="score-vs-accuracy scatter plots of gradalign-i and -ii (nasx[plot])")
+    ap.add_argument("--dump-scores", default=None, metavar="FILE.csv",
+                    help="also write every scored cell's leaf-proxy values and accuracies "
+                         "(the input of benchmarks/ensemble_nb201.py)")
     ap.add_argument("--out", required=True, help="JSON for the first accuracy column; the "
                     "others get the column name appended")
     args = ap.parse_args(argv)
@@ -146,6 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     kept = [t for t, _ in rows]
     leaf_values = {lf.name: [r[lf.name].value if r[lf.name].ok else None for _, r in rows]
                    for lf in leaves}
+    if args.dump_scores:
+        import csv
+
+        cols = [c for c in args.acc_cols.split(",") if c]
+        truths = {c: {a.text: acc for a, acc in read_truth(args.truth, space, "arch", c)}
+                  for c in cols}
+        Path(args.dump_scores).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.dump_scores, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["arch", *cols, *(lf.name for lf in leaves)])
+            for i, t in enumerate(kept):
+                w.writerow([t, *(truths[c][t] for c in cols),
+                            *("" if leaf_values[lf.name][i] is None
+                              else repr(leaf_values[lf.name][i]) for lf in leaves)])
     leaf_secs = {lf.name: float(np.median([r[lf.name].seconds for _, r in rows]))
                  if rows else None for lf in leaves}
     env = {"python": platform.python_version(), "torch": torch.__version__,

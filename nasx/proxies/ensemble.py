@@ -177,8 +177,11 @@ def _resolve(name: str, depth: int) -> ProxySpec:
 
 def is_ensemble_text(name: str) -> bool:
     """True when ``name`` names an ensemble rather than one registered proxy: members joined
-    by ``+``, or the path of an ensemble file (``.yaml``, ``.yml``, ``.json``)."""
-    return "+" in name or name.lower().endswith(FILE_SUFFIXES)
+    by ``+``, a weighted member (``2*name``), an aggregation suffix (``name[rank]``), or the
+    path of an ensemble file (``.yaml``, ``.yml``, ``.json``)."""
+    low = name.strip().lower()
+    return ("+" in low or "*" in low or low.endswith(FILE_SUFFIXES)
+            or any(low.endswith(f"[{a}]") for a in AGGREGATIONS))
 
 
 def parse_ensemble(text: str, *, _depth: int = 0) -> ProxySpec:

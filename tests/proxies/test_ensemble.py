@@ -58,6 +58,9 @@ def test_names_read_back_to_the_same_ensemble():
         assert again.combine.weights == s.combine.weights
         assert again.combine.aggregation == s.combine.aggregation
     assert get_proxy(" params + flops ").name == "params+flops"
+    one = get_proxy("synflow[rank]")
+    assert one.population and one.components == ("synflow",)
+    assert get_proxy("3*synflow").combine.weights == (3.0,)
 
 
 @pytest.mark.parametrize("text, message", [
