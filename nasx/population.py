@@ -12,11 +12,15 @@ scored; :func:`population_values` turns the leaf results of a population into th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import rankdata
 
-from .proxies.base import ProxySpec, get_proxy
+from .registry import proxies as _proxy_registry
+
+if TYPE_CHECKING:
+    from .proxies.base import ProxySpec
 
 __all__ = [
     "leaf_proxies",
@@ -24,7 +28,15 @@ __all__ = [
     "rank_sum",
     "log_rank_sum",
     "oriented_ranks",
+    "population_fitness",
 ]
+
+
+def _spec(name: str | ProxySpec) -> ProxySpec:
+    """A registered proxy's spec by name; a spec passes through (the lookup of
+    :func:`nasx.proxies.base.get_proxy`, without importing the proxies package, which imports
+    this module for its population proxies)."""
+    return _proxy_registry.get(name) if isinstance(name, str) else name
 
 
 def leaf_proxies(names: Sequence[str | ProxySpec]) -> list[ProxySpec]:
@@ -38,13 +50,13 @@ def leaf_proxies(names: Sequence[str | ProxySpec]) -> list[ProxySpec]:
             raise RecursionError(f"population proxy {spec.name!r} nests too deeply")
         if spec.population:
             for c in spec.components:
-                visit(get_proxy(c), depth + 1)
+                visit(_spec(c), depth + 1)
         elif spec.name not in seen:
             seen.add(spec.name)
             out.append(spec)
 
     for n in names:
-        visit(get_proxy(n))
+        visit(_spec(n))
     return out
 
 
@@ -60,7 +72,7 @@ def rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
     """Sum over components of each architecture's oriented rank (higher is better)."""
     total = None
     for name, values in components.items():
-        spec = get_proxy(name)
+        spec = _spec(name)
         r = oriented_ranks(values, spec.higher_is_better)
         total = r if total is None else total + r
     if total is None:
@@ -88,7 +100,7 @@ def log_rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
     """
     total = None
     for name, values in components.items():
-        spec = get_proxy(name)
+        spec = _spec(name)
         r = oriented_ranks(values, spec.higher_is_better)
         part = np.log(r / len(r))
         total = part if total is None else total + part
@@ -110,9 +122,47 @@ def population_values(
         return np.array([np.nan if v is None else v for v in leaf_values[spec.name]], float)
     comps = {}
     for c in spec.components:
-        comps[c] = population_values(get_proxy(c), leaf_values)
+        comps[c] = population_values(_spec(c), leaf_values)
     assert spec.combine is not None
     out = np.asarray(spec.combine(comps), dtype=np.float64)
     all_failed = np.all([~np.isfinite(v) for v in comps.values()], axis=0)
     out[all_failed] = np.nan
     return out
+
+
+def population_fitness(
+    spec: ProxySpec,
+    rows: Sequence[Mapping[str, Any] | None],
+    *,
+    oriented: bool = False,
+) -> np.ndarray:
+    """Scores of ``spec`` over a population, from each member's leaf results.
+
+    This is the one place where the engine, the evaluation and the strategies turn the leaf
+    results of a population into fitness. ``rows[i]`` maps leaf proxy names to architecture
+    ``i``'s results: :class:`~nasx.records.ScoreResult` values (a failed one counts as
+    missing), plain floats, or None (failed); a missing name or a None row counts as failed.
+
+    Returns the raw scores (NaN for failures), or with ``oriented=True`` the oriented ones
+    (higher is better, ``-inf`` for failures). A per-model proxy gives its own values; a
+    population proxy combines its components over the whole population
+    (:func:`population_values`).
+    """
+    leaf_values = {
+        leaf.name: [_leaf_value((row or {}).get(leaf.name)) for row in rows]
+        for leaf in leaf_proxies([spec])
+    }
+    values = population_values(spec, leaf_values)
+    if not oriented:
+        return values
+    return np.array([spec.oriented(float(x)) if np.isfinite(x) else -np.inf for x in values],
+                    dtype=np.float64)
+
+
+def _leaf_value(r: Any) -> float | None:
+    if r is None:
+        return None
+    ok = getattr(r, "ok", None)
+    if ok is not None:  # a ScoreResult
+        return r.value if ok else None
+    return r

@@ -32,12 +32,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .scoring import ScoreResult
+from .records import ScoreKey, ScoreResult
 
 __all__ = ["Store", "ScoreKey", "open_store", "default_store_path", "SCHEMA_VERSION",
            "APPLICATION_ID"]
@@ -103,29 +102,6 @@ def default_store_path() -> Path:
     from .data import cache_dir
 
     return cache_dir() / "scores.sqlite"
-
-
-@dataclass(frozen=True)
-class ScoreKey:
-    """Everything a cached score depends on.
-
-    ``scoring`` is the JSON of :func:`nasx.scoring.key_options` (scorer version, batch split of
-    split-sensitive proxies, further scoring-route options); ``""`` for records that do not
-    come from the scorer (e.g. constraint measurements).
-    """
-
-    space: str
-    space_opts: str
-    arch_key: str
-    proxy: str
-    data_fp: str
-    seed: int
-    device: str
-    scoring: str = ""
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.space, self.space_opts, self.arch_key, self.proxy, self.data_fp, self.seed,
-                self.device, self.scoring)
 
 
 def _inspect(path: str) -> str:

@@ -92,7 +92,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
+from ..registry import register_space
 from .base import SearchSpace
 
 if TYPE_CHECKING:
@@ -379,6 +379,7 @@ def _pruned_is_valid(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> Cel
 
 
 # -- the space -------------------------------------------------------------------------------
+@register_space("nasbench101")
 class NASBench101(SearchSpace):
     """The NAS-Bench-101 space: cells of at most 7 vertices and 9 edges, 3 interior ops.
 
@@ -747,6 +748,3 @@ def __getattr__(name: str) -> Any:
         _define_modules()
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_spaces.add("nasbench101", NASBench101)

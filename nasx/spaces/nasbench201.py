@@ -52,7 +52,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
+from ..registry import register_space
 from .base import SearchSpace
 
 if TYPE_CHECKING:
@@ -189,6 +189,7 @@ def _parse_spec(text: object) -> tuple[str, ...]:
 
 
 # -- the space ---------------------------------------------------------------------------------
+@register_space("nasbench201")
 class NASBench201(SearchSpace):
     """The NAS-Bench-201 space: 15,625 cells of 6 edges with 5 ops each.
 
@@ -548,6 +549,3 @@ def __getattr__(name: str) -> Any:
         _define_modules()
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_spaces.add("nasbench201", NASBench201)

@@ -10,6 +10,7 @@ Importing this module registers the ``toy`` space and the ``toy-oracle`` proxy.
 from __future__ import annotations
 
 from ..registry import proxies as _proxies
+from ..registry import register_space
 from ..registry import spaces as _spaces
 from .contracts import check_proxy, check_space
 from .toy import ToySpace, toy_fitness
@@ -17,7 +18,7 @@ from .toy import ToySpace, toy_fitness
 __all__ = ["ToySpace", "toy_fitness", "check_space", "check_proxy"]
 
 if "toy" not in _spaces._items:
-    _spaces.add("toy", ToySpace)
+    register_space("toy")(ToySpace)
 
 if "toy-oracle" not in _proxies._items:
     from ..proxies.base import register_proxy
