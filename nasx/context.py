@@ -34,9 +34,20 @@ from .proxies.base import ProxySpec, get_proxy
 from .scoring import check_chunk_size
 from .store import Store, default_store_path, open_store
 
-__all__ = ["RunContext", "check_run_options", "make_batch", "parse_proxies", "resolve_store"]
+__all__ = [
+    "DEFAULT_SAMPLE",
+    "RunContext",
+    "check_run_options",
+    "make_batch",
+    "parse_proxies",
+    "resolve_store",
+]
 
 OnEvent = Callable[[Event], None]
+
+#: architectures an evaluation samples from the ground truth by default (``nasx.evaluate`` and
+#: ``nasx eval``)
+DEFAULT_SAMPLE = 300
 
 
 def check_run_options(*, seed: Any = 0, data_seed: Any = None, chunk_size: Any = None,

@@ -48,7 +48,7 @@ import numpy as np
 from scipy import stats
 
 from .arch import Arch
-from .context import RunContext, check_run_options, make_batch, parse_proxies
+from .context import DEFAULT_SAMPLE, RunContext, check_run_options, make_batch, parse_proxies
 from .data import ProbeBatch, ProbeDataset
 from .errors import ConfigError, DataError, InvalidArchError
 from .events import Event, Progress
@@ -59,7 +59,8 @@ from .records import finite_or_none, json_clean
 from .registry import make_space
 from .service import ScoreService
 
-__all__ = ["TOPK_PERCENTS", "EvalReport", "evaluate", "rank_metrics", "read_truth"]
+__all__ = ["DEFAULT_SAMPLE", "TOPK_PERCENTS", "EvalReport", "evaluate", "rank_metrics",
+           "read_truth"]
 
 TOPK_PERCENTS = (1, 5, 10)
 
@@ -271,7 +272,7 @@ def evaluate(
     *,
     arch_col: str = "arch",
     acc_col: str = "accuracy",
-    sample: int | None = 300,
+    sample: int | None = DEFAULT_SAMPLE,
     seed: int = 0,
     init_seeds: int = 1,
     data: str | ProbeDataset | ProbeBatch | None = None,

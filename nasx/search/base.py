@@ -70,6 +70,9 @@ class Strategy(abc.ABC):
     """
 
     name: str = "strategy"
+    #: True for a strategy that ends by itself (``ask`` returns nothing once it has its
+    #: answer, e.g. pruning): ``nasx search`` then needs no budget
+    converges: bool = False
     #: option name -> (type, default, help)
     options: dict[str, tuple[type, Any, str]] = {}
 
