@@ -8,9 +8,9 @@ import dataclasses
 import importlib
 import inspect
 import math
+import sqlite3
 import subprocess
 import sys
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import nasx
 import nasx.testing  # noqa: F401  (toy space and oracle proxy)
 from nasx import api
 from nasx.context import RunContext
+from nasx.errors import ConfigError, NasxError
 from nasx.evaluation import evaluate as evaluate_impl
 from nasx.records import Evaluation
 from nasx.registry import builtin_modules, make_space
@@ -116,18 +117,19 @@ def test_run_context_closes_only_what_it_opened(tmp_path):
     with RunContext(str(path), "sequential", device="cpu") as run:
         store = run.store
         assert isinstance(store, Store)
-    with pytest.raises(Exception):
+    with pytest.raises((sqlite3.ProgrammingError, NasxError)):
         store.count()  # closed: the context opened it
     mine = Store(tmp_path / "mine.sqlite")
     with RunContext(mine, None, device="cpu") as run:
         assert run.store is mine
     assert mine.count() == 0  # still open: the caller's
     mine.close()
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         RunContext(str(tmp_path / "x.sqlite"), "no-such-executor", device="cpu")
 
 
 def test_builtin_table_is_what_pyproject_declares():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     eps = meta["project"]["entry-points"]
     for group in ("nasx.proxies", "nasx.spaces", "nasx.strategies"):
