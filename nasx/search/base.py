@@ -33,7 +33,7 @@ def told_fitness(fitness: float, info: Evaluation | Mapping[str, Any] | None
     population proxy its spec and the raw component scores of this architecture (None for
     failures), so the strategy can re-rank over everything told so far.
 
-    ``info`` is the :class:`~nasx.records.Evaluation` the engine tells; a mapping with the
+    ``info`` is the :class:`~nasx.records.Evaluation` the search loop tells; a mapping with the
     same fields (``proxy``, ``results``) is read the same way, for callers that drive a
     strategy by hand."""
     fitness = float(fitness)
@@ -42,6 +42,8 @@ def told_fitness(fitness: float, info: Evaluation | Mapping[str, Any] | None
     if info is None:
         return fitness, None, None
     if isinstance(info, Evaluation):
+        if info.infeasible is not None:  # never scored: nothing to re-rank
+            return fitness, None, None
         spec, results = info.proxy, info.results
     else:
         spec, results = info.get("proxy"), info.get("results") or {}
@@ -53,7 +55,7 @@ def told_fitness(fitness: float, info: Evaluation | Mapping[str, Any] | None
 
 
 def ask_width(strategy: Any) -> int:
-    """How many architectures the engine asks ``strategy`` for at once: its ``ask_width``
+    """How many architectures the search loop asks ``strategy`` for at once: its ``ask_width``
     (1 for a strategy that does not say)."""
     width = getattr(strategy, "ask_width", 1)
     width = width() if callable(width) else width

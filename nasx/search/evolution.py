@@ -23,15 +23,15 @@ Details that change results, all explicit:
   and age out; they win a tournament only when every drawn member has ``-inf``.
 * Batched asks (``ask(n)`` with ``n > 1``): the children of one batch come from independent
   tournaments over the same population (the synchronous form of the paper's parallel workers),
-  and join it in ask order when told. The engine asks ``batch`` at a time (default 1, the
+  and join it in ask order when told. The search loop asks ``batch`` at a time (default 1, the
   sequential algorithm of the reference); the batch is a setting of the run, never the
   executor's width, so the same settings give the same run on one CPU or a cluster, and a
   larger ``batch`` lets a parallel executor score that many children at once. While the
   initial population is being filled, ``ask`` returns only the missing random members;
   children are made once all of them are told.
 * Population proxies (``te-nas``): a member's fitness is re-ranked over every architecture told
-  so far before each tournament (the engine passes the component scores in ``info``), so early
-  and late members are compared on one scale.
+  so far before each tournament (the search loop tells the component scores in each
+  :class:`~nasx.records.Evaluation`), so early and late members are compared on one scale.
 
 Randomness comes from the strategy's seeded ``np.random.Generator`` only: one seed and one
 sequence of told fitness values give one run, which is what makes searches resumable by replay.

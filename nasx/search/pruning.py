@@ -31,7 +31,7 @@ Evaluations on DARTS (28 edges of 7 ops once ``none`` is excluded, ``prune_numbe
 phase scores ``28 * (7 + 6 + ... + 2) = 756`` supernets in 6 rounds, the edge phase
 ``2 * (3 + 4 + 5) = 24`` in 6 rounds, plus one for the returned genotype (``score_final``): 781.
 
-How supernets flow through the engine: :meth:`PruningSearch.wrap_space` returns a
+How supernets flow through the search loop: :meth:`PruningSearch.wrap_space` returns a
 :class:`SupernetSpace` that builds a supernet candidate with ``space.build_supernet`` and every
 ordinary architecture with ``space.build``. A supernet candidate is an :class:`~nasx.arch.Arch` of
 the space whose text and key are JSON: the op sets in ``space.edges()`` order and, where the
@@ -42,7 +42,7 @@ everything of the strategy that changes a supernet's network (the op sets and ``
 store adds the space's options, proxy, data, seed and device. It is scored, cached and resumed
 like any architecture: a killed run replays its asks and the store answers the scores it holds.
 
-Asks: every round is asked whole, whatever ``n`` the engine passes to :meth:`ask` (its executor's
+Asks: every round is asked whole, whatever ``n`` the loop passes to :meth:`ask` (its executor's
 width): the batches are fixed by the strategy's own state, so every executor sees the same
 asks in the same order. ``ask_size=N`` asks a round in slices of at most ``N`` supernets
 instead; the supernets, their order and the result are the same, but an executor that stores
@@ -71,7 +71,7 @@ Details that change results, all explicit:
   in the op phase (at most all but one).
 * Initialisation. The reference copies one set of initial weights into the unpruned and the
   pruned supernet; nasx scores each candidate supernet from its own seeded initialisation (the
-  engine's seed), as it scores any architecture. The reference averages ``repeat`` (3)
+  run's seed), as it scores any architecture. The reference averages ``repeat`` (3)
   re-initialisations; nasx scores one initialisation per seed.
 * Search network. The supernet has the space's own options (e.g. ``--space-opt C=1 --space-opt
   layers=3`` for DARTS). TE-NAS's DARTS search network is smaller than nasx's default: ``C=1``,
@@ -318,7 +318,7 @@ class PruningSearch(Strategy):
         self.history: list[dict[str, Any]] = []  # one entry per round: what was pruned
         self._start_round()
 
-    # -- engine hooks --------------------------------------------------------------------------
+    # -- search-loop hooks-----------------------------------------------------------------------
     def wrap_space(self, space: SearchSpace) -> SearchSpace:
         if space is not self.space:
             return SupernetSpace(space, self.opts["combine"])
@@ -375,7 +375,7 @@ class PruningSearch(Strategy):
         option is set), or the final cell once.
 
         ``n`` is ignored: the batches depend on the strategy's own state and options only,
-        never on the engine's or executor's width.
+        never on the loop's or executor's width.
         """
         if self._final is not None:
             if self.opts["score_final"] and not self._final_asked:

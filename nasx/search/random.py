@@ -2,9 +2,10 @@
 
 The baseline every NAS paper reports (Li & Talwalkar, "Random Search and Reproducibility for
 Neural Architecture Search", UAI 2019). Duplicates are skipped: after ``max_tries`` consecutive
-repeats the strategy reports the space as exhausted. The engine asks ``batch`` architectures at a
-time (parallel executors score them at once); the sequence of samples is the same for any
-``batch``, so a search with an evaluation budget returns the same result for every value.
+repeats the strategy reports the space as exhausted. The search loop asks ``batch``
+architectures at a time (parallel executors score them at once); the sequence of samples is the
+same for any ``batch``, so a search with an evaluation budget returns the same result for every
+value.
 """
 
 from __future__ import annotations

@@ -144,3 +144,21 @@ def test_old_strategy_import_path_warns_and_works():
         old = importlib.import_module("nasx.strategies.random")
     assert old.RandomSearch is RandomSearch
     assert any(issubclass(x.category, DeprecationWarning) for x in w)
+
+
+def test_told_fitness_reads_a_record_and_a_plain_mapping_alike():
+    from nasx.proxies.base import get_proxy
+    from nasx.records import ScoreResult
+    from nasx.search.base import told_fitness
+
+    spec = get_proxy("te-nas")
+    arch = make_space("toy").sample(__import__("numpy").random.default_rng(0))
+    res = {"ntk": ScoreResult(arch.text, "ntk", 2.0),
+           "linear-regions": ScoreResult(arch.text, "linear-regions", None, "failed")}
+    want = (1.5, spec, {"ntk": 2.0, "linear-regions": None})
+    assert told_fitness(1.5, Evaluation(arch, 1.5, 2.0, spec, res)) == want
+    assert told_fitness(1.5, {"proxy": spec, "results": res}) == want
+    assert told_fitness(float("nan"), None) == (-math.inf, None, None)
+    # an infeasible architecture has no component scores to re-rank
+    assert told_fitness(-math.inf, Evaluation(arch, -math.inf, proxy=spec,
+                                              infeasible="params")) == (-math.inf, None, None)
