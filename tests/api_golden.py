@@ -63,6 +63,15 @@ def cases() -> dict[str, Any]:
                     k: d[k] for k in ("best", "score", "evaluated", "failed", "top", "run_id",
                                       "stopped_by")
                 }
+        # constraints: infeasible cells are told to the strategy, never scored
+        r = nasx.search(space="nasbench201", proxy="te-nas", strategy="evolution", budget=8,
+                        max_params="0.06M", space_opts=SPACES[0][1],
+                        strategy_opts={"population": 4}, **COMMON)
+        d = r.to_dict()
+        out["search"]["evolution/te-nas/max-params"] = {
+            k: d[k] for k in ("best", "score", "evaluated", "failed", "infeasible", "top",
+                              "run_id", "stopped_by")
+        }
         r = nasx.search(space="nasbench201", proxy="synflow", strategy="pruning",
                         space_opts=SPACES[0][1], **COMMON)
         d = r.to_dict()
