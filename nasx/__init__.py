@@ -20,7 +20,8 @@ from .api import evaluate, score, search
 from .arch import Arch
 from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
-from .registry import register_space, register_strategy
+from .search.base import register_strategy
+from .spaces.base import register_space
 
 __version__ = "0.1.0"
 

@@ -18,14 +18,12 @@ import importlib.metadata as md
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError, RegistrationError, UnknownNameError
-from .search.base import Strategy
-from .spaces.base import SearchSpace
 
 __all__ = [
     "Registry",
@@ -35,8 +33,6 @@ __all__ = [
     "strategies",
     "plugin_status",
     "builtin_modules",
-    "register_space",
-    "register_strategy",
     "make_space",
     "make_strategy",
 ]
@@ -49,6 +45,8 @@ _PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
     "nasx.spaces": ("spaces", "register_space"),
     "nasx.strategies": ("search", "register_strategy"),
 }
+# (register_proxy, register_space and register_strategy live in proxies/base.py, spaces/base.py
+# and search/base.py, beside the base class they check: this module imports no plugin package)
 
 
 def builtin_modules(group: str) -> list[str]:
@@ -272,39 +270,6 @@ def plugin_status() -> list[PluginStatus]:
 proxies: Registry[Any] = Registry("proxy", "nasx.proxies")
 spaces: Registry[Any] = Registry("space", "nasx.spaces")
 strategies: Registry[Any] = Registry("strategy", "nasx.strategies")
-
-
-def register_space(name: str, *, replace: bool = False) -> Callable[[type], type]:
-    """Class decorator registering a :class:`nasx.spaces.base.SearchSpace` subclass under
-    ``name`` (nasx's own spaces register the same way).
-
-    Example:
-        >>> from nasx.registry import register_space
-        >>> from nasx.spaces.base import SearchSpace
-        >>> @register_space("my-space")  # doctest: +SKIP
-        ... class MySpace(SearchSpace): ...
-    """
-
-    def wrap(cls: type) -> type:
-        if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
-            raise RegistrationError(f"space {name!r}: {cls!r} must subclass SearchSpace")
-        spaces.add(name, cls, replace=replace)
-        return cls
-
-    return wrap
-
-
-def register_strategy(name: str, *, replace: bool = False) -> Callable[[type], type]:
-    """Class decorator registering a :class:`nasx.search.base.Strategy` subclass under
-    ``name`` (nasx's own strategies register the same way)."""
-
-    def wrap(cls: type) -> type:
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise RegistrationError(f"strategy {name!r}: {cls!r} must subclass Strategy")
-        strategies.add(name, cls, replace=replace)
-        return cls
-
-    return wrap
 
 
 def make_space(name: str | Any, **opts: Any) -> Any:

@@ -63,8 +63,8 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
-from ..population import rank_sum
 from .base import ScoreContext, register_proxy
+from .ranks import rank_sum
 
 __all__ = [
     "ntk_condition_number",

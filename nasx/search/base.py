@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..arch import Arch
+from ..errors import RegistrationError
 from ..records import Evaluation
+from ..registry import strategies as _registry
 from ..spaces.base import SearchSpace, coerce_options
 
-__all__ = ["Strategy", "told_fitness", "ask_width"]
+__all__ = ["Strategy", "told_fitness", "ask_width", "register_strategy"]
 
 
 def told_fitness(fitness: float, info: Evaluation | Mapping[str, Any] | None
@@ -117,3 +119,16 @@ class Strategy(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
+
+
+def register_strategy(name: str, *, replace: bool = False) -> Callable[[type], type]:
+    """Class decorator registering a :class:`Strategy` subclass under ``name`` (the one way to
+    register a strategy: nasx's own strategies use it too; also ``nasx.register_strategy``)."""
+
+    def wrap(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise RegistrationError(f"strategy {name!r}: {cls!r} must subclass Strategy")
+        _registry.add(name, cls, replace=replace)
+        return cls
+
+    return wrap

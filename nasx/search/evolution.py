@@ -45,8 +45,7 @@ from typing import Any
 from ..arch import Arch
 from ..errors import ConfigError
 from ..records import Evaluation
-from ..registry import register_strategy
-from .base import Strategy, told_fitness
+from .base import Strategy, register_strategy, told_fitness
 
 __all__ = ["RegularizedEvolution"]
 

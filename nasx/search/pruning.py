@@ -97,9 +97,8 @@ import numpy as np
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError, NasxError
 from ..records import Evaluation
-from ..registry import register_strategy
 from ..spaces.base import SearchSpace
-from .base import Strategy, told_fitness
+from .base import Strategy, register_strategy, told_fitness
 
 __all__ = ["PruningSearch", "SupernetSpace"]
 

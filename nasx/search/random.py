@@ -15,8 +15,7 @@ from typing import Any
 from ..arch import Arch
 from ..errors import ConfigError
 from ..records import Evaluation
-from ..registry import register_strategy
-from .base import Strategy
+from .base import Strategy, register_strategy
 
 __all__ = ["RandomSearch"]
 

@@ -66,8 +66,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import register_space
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 
 if TYPE_CHECKING:
     from torch import nn

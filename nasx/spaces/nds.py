@@ -74,8 +74,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import register_space
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 from .darts import (
     CellPruning,
     Genotype,

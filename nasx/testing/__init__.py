@@ -10,8 +10,8 @@ Importing this module registers the ``toy`` space and the ``toy-oracle`` proxy.
 from __future__ import annotations
 
 from ..registry import proxies as _proxies
-from ..registry import register_space
 from ..registry import spaces as _spaces
+from ..spaces.base import register_space
 from .contracts import check_proxy, check_space
 from .toy import ToySpace, toy_fitness
 
