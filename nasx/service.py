@@ -8,7 +8,6 @@ evaluation all score through it.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -20,7 +19,7 @@ from .events import Progress
 from .executors import Executor, ScoringJob, get_executor
 from .population import leaf_proxies, population_fitness
 from .proxies.base import ProxySpec
-from .records import OK, OOM, ScoreKey, ScoreResult, opts_key
+from .records import OK, OOM, ScoreKey, ScoreResult, finite_or_none, opts_key
 from .registry import make_space
 from .scoring import (
     check_chunk_size,
@@ -259,9 +258,9 @@ def score(
     for i, a in enumerate(parsed):
         for s in specs:
             if s.population:
-                v = float(pop_values[s.name][i])
-                ok = math.isfinite(v)
-                out.append(ScoreResult(a.text, s.name, v if ok else None,
+                v = finite_or_none(pop_values[s.name][i])
+                ok = v is not None
+                out.append(ScoreResult(a.text, s.name, v,
                                        "ok" if ok else "failed",
                                        None if ok else "a component failed",
                                        sum(rows[i][c.name].seconds for c in leaves),

@@ -6,7 +6,7 @@
   (:mod:`nasx.api`) is the public entry.
 * :mod:`nasx.search.base`: the strategy plugin interface (:class:`~nasx.search.base.Strategy`).
 * :mod:`nasx.search.random`, :mod:`nasx.search.evolution`, :mod:`nasx.search.pruning`: the
-  built-in strategies, registered with :func:`nasx.registry.register_strategy` under the
+  built-in strategies, registered with :func:`nasx.search.base.register_strategy` under the
   entry-point group ``nasx.strategies``.
 
 ``nasx.search`` as an attribute of the ``nasx`` package is the search *function*; import the
