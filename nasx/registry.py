@@ -156,6 +156,10 @@ class Registry(Generic[T]):
             self._sources[name] = _source(item)
         return item
 
+    def registered(self, name: str) -> bool:
+        """Whether ``name`` is registered already, without loading any plugin."""
+        return name in self._items
+
     def remove(self, name: str) -> None:
         with self._lock:
             self._items.pop(name, None)

@@ -17,10 +17,10 @@ from .toy import ToySpace, toy_fitness
 
 __all__ = ["ToySpace", "toy_fitness", "check_space", "check_proxy"]
 
-if "toy" not in _spaces._items:
+if not _spaces.registered("toy"):
     register_space("toy")(ToySpace)
 
-if "toy-oracle" not in _proxies._items:
+if not _proxies.registered("toy-oracle"):
     from ..proxies.base import register_proxy
 
     def _oracle(model, batch, ctx):
