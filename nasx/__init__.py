@@ -12,12 +12,17 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
+# The package nasx.search (the search loop and the strategies) is loaded before the name
+# ``search`` is bound to the search function below: importing a subpackage binds its name in
+# the parent package, so loading it later would replace the function with the package.
+from . import search as _search_package  # noqa: F401
+from .api import evaluate, score, search
 from .arch import Arch
 from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
 from .proxies.ensemble import ensemble, register_ensemble
+from .search.base import register_strategy
+from .spaces.base import register_space
 
 __version__ = "0.1.0"
 
@@ -41,72 +46,22 @@ __all__ = [
 ]
 
 
-def register_space(name: str, *, replace: bool = False):
-    """Class decorator registering a :class:`nasx.spaces.base.SearchSpace` subclass."""
-    from .registry import spaces
-
-    def wrap(cls):
-        from .errors import RegistrationError
-        from .spaces.base import SearchSpace
-
-        if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
-            raise RegistrationError(f"space {name!r}: {cls!r} must subclass SearchSpace")
-        spaces.add(name, cls, replace=replace)
-        return cls
-
-    return wrap
-
-
-def register_strategy(name: str, *, replace: bool = False):
-    """Class decorator registering a :class:`nasx.strategies.base.Strategy` subclass."""
-    from .registry import strategies
-
-    def wrap(cls):
-        from .errors import RegistrationError
-        from .strategies.base import Strategy
-
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise RegistrationError(f"strategy {name!r}: {cls!r} must subclass Strategy")
-        strategies.add(name, cls, replace=replace)
-        return cls
-
-    return wrap
-
-
-def search(*args: Any, **kwargs: Any):
-    """See :func:`nasx.api.search`."""
-    from .api import search as _search
-
-    return _search(*args, **kwargs)
-
-
-def score(*args: Any, **kwargs: Any):
-    """See :func:`nasx.api.score`."""
-    from .api import score as _score
-
-    return _score(*args, **kwargs)
-
-
-def evaluate(*args: Any, **kwargs: Any):
-    """See :func:`nasx.evaluation.evaluate`."""
-    from .evaluation import evaluate as _evaluate
-
-    return _evaluate(*args, **kwargs)
-
-
 def list_proxies(pattern: str | None = None) -> list[str]:
+    """Registered proxy names (built-ins and plugins), optionally filtered by a glob."""
     from .registry import proxies
 
     return proxies.names(pattern)
 
 
 def list_spaces(pattern: str | None = None) -> list[str]:
+    """Registered space names, optionally filtered by a glob."""
     from .registry import spaces
 
     return spaces.names(pattern)
 
 
 def list_strategies(pattern: str | None = None) -> list[str]:
+    """Registered strategy names, optionally filtered by a glob."""
     from .registry import strategies
 
     return strategies.names(pattern)

@@ -28,6 +28,7 @@ from typing import Any
 
 from .arch import Arch
 from .errors import ConfigError
+from .records import opts_key
 
 __all__ = ["ConstraintChecker", "Constraints", "count_flops", "count_params", "parse_quantity"]
 
@@ -117,7 +118,7 @@ class ConstraintChecker:
         self.num_classes = int(num_classes)
         self.store = store
         self._memo: dict[tuple[str, str], float] = {}
-        self._opts = _opts_key(getattr(space, "opts", {}))
+        self._opts = opts_key(getattr(space, "opts", {}))
         self._context = f"classes={self.num_classes};input={tuple(space.input_shape)}"
 
     def _key(self, arch: Arch, what: str) -> Any:
@@ -181,9 +182,3 @@ def _si(v: float) -> str:
         if abs(v) >= div:
             return f"{v / div:.4g}{suf}"
     return f"{v:.4g}"
-
-
-def _opts_key(opts: Any) -> str:
-    import json
-
-    return json.dumps({k: opts[k] for k in sorted(opts)}, sort_keys=True, default=str)

@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = [
     "NasxError",
     "UnknownNameError",
-    "PluginError",
     "RegistrationError",
     "InvalidArchError",
     "DataError",
@@ -30,10 +29,6 @@ class UnknownNameError(NasxError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
-
-
-class PluginError(NasxError):
-    """A plugin failed to load."""
 
 
 class RegistrationError(NasxError):

@@ -48,16 +48,19 @@ import numpy as np
 from scipy import stats
 
 from .arch import Arch
+from .context import DEFAULT_SAMPLE, RunContext, check_run_options, make_batch, parse_proxies
 from .data import ProbeBatch, ProbeDataset
 from .errors import ConfigError, DataError, InvalidArchError
 from .events import Event, Progress
-from .executors import Executor, get_executor
-from .jsonutil import json_clean
-from .population import leaf_proxies, population_values
+from .executors import Executor
+from .population import leaf_proxies, population_fitness
 from .proxies.base import ProxySpec
+from .records import finite_or_none, json_clean
+from .registry import make_space
+from .service import ScoreService
 
-__all__ = ["TOPK_PERCENTS", "EvalReport", "TruthReport", "evaluate", "load_truth", "mean_by_arch",
-           "rank_metrics", "read_truth", "truth_report"]
+__all__ = ["DEFAULT_SAMPLE", "TOPK_PERCENTS", "EvalReport", "TruthReport", "evaluate", "load_truth",
+           "mean_by_arch", "rank_metrics", "read_truth", "truth_report"]
 
 TOPK_PERCENTS = (1, 5, 10)
 
@@ -278,7 +281,7 @@ def evaluate(
     *,
     arch_col: str = "arch",
     acc_col: str = "accuracy",
-    sample: int | None = 300,
+    sample: int | None = DEFAULT_SAMPLE,
     seed: int = 0,
     init_seeds: int = 1,
     data: str | ProbeDataset | ProbeBatch | None = None,
@@ -323,14 +326,6 @@ def evaluate(
         ...  # doctest: +SKIP
         >>> rep.metrics["gradalign-i"]["kendall"]  # doctest: +SKIP
     """
-    from .api import (
-        ScoreService,
-        _resolve_store,
-        check_run_options,
-        make_batch,
-        make_space,
-        parse_proxies,
-    )
     from .scoring import device_kind, resolve_device
 
     t_start = time.perf_counter()
@@ -363,8 +358,6 @@ def evaluate(
     batch = make_batch(data, space_obj, batch_size=batch_size,
                        seed=seed if data_seed is None else data_seed, download=download,
                        proxies=leaves, on_event=on_event)
-    st = _resolve_store(store)
-    ex = get_executor(executor, device=str(dev), **dict(executor_opts or {}))
     ex_kind = device_kind(dev)
     per_seed: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
     seconds: dict[str, list[float]] = {s.name: [] for s in specs}
@@ -372,12 +365,13 @@ def evaluate(
     rows: list[tuple[str, str, float | None, float, int]] = []
     total = len(archs) * init_seeds
     done = n_cached = 0
-    try:
+    with RunContext(store, executor, device=dev, executor_opts=executor_opts) as run:
         for k in range(init_seeds):
             init_seed = seed + k
             service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
-                                   store=st, executor=ex, chunk_size=chunk_size,
-                                   keep_failures=keep_failures, grad_method=grad_method)
+                                   store=run.store, executor=run.executor,
+                                   chunk_size=chunk_size, keep_failures=keep_failures,
+                                   grad_method=grad_method)
             ex_kind = service.device_kind
 
             def scored(i: int) -> None:
@@ -388,13 +382,9 @@ def evaluate(
 
             results = service.score(archs, on_scored=scored)
             n_cached += sum(r.cached for res in results for r in res.values())
-            leaf_values = {
-                leaf.name: [r[leaf.name].value if r[leaf.name].ok else None for r in results]
-                for leaf in leaves
-            }
             for s in specs:
                 comps = [leaf.name for leaf in leaf_proxies([s])]
-                vals = population_values(s, leaf_values)
+                vals = population_fitness(s, results)
                 per_seed[s.name].append(rank_metrics(vals, accs, s.higher_is_better))
                 for res in results:
                     seconds[s.name].append(sum(res[c].seconds for c in comps))
@@ -406,13 +396,7 @@ def evaluate(
                         if msg not in errors[s.name]:
                             errors[s.name].append(msg)
                 for a, v, acc in zip(archs, vals, accs):
-                    rows.append((a.text, s.name, float(v) if np.isfinite(v) else None,
-                                 float(acc), init_seed))
-    finally:
-        if executor is None or isinstance(executor, str):
-            ex.close()
-        if st is not None and not hasattr(store, "get"):
-            st.close()
+                    rows.append((a.text, s.name, finite_or_none(v), float(acc), init_seed))
     metrics: dict[str, dict[str, Any]] = {}
     for s in specs:
         m = _aggregate(per_seed[s.name])
@@ -509,8 +493,6 @@ def truth_report(result: Any, truth: str | os.PathLike[str] | Sequence[tuple[Any
         >>> truth_report(r, "accuracies.csv", acc_col="cifar10_test").best_acc
         ...  # doctest: +SKIP
     """
-    from .api import make_space
-
     if space is None or isinstance(space, str):
         opts = dict((getattr(result, "settings", None) or {}).get("space_opts") or {})
         space = make_space(space or result.space, **opts)

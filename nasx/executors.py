@@ -1,17 +1,18 @@
-"""Executors own concurrency; every one runs the same ask -> score -> tell loop.
+"""Executors own concurrency: they decide where the architectures of one ask are scored.
 
 * :class:`SequentialExecutor` (default): scores in this process.
 * :class:`ProcessExecutor`: K worker processes per device (per GPU, or per CPU slot).
 * :class:`RayExecutor`: Ray tasks on a cluster (``pip install nasx[ray]``), K tasks per GPU
   through fractional GPUs.
 
-An executor only maps a :class:`ScoringJob` over architectures; the cache lookup, the store
-writes, the strategy calls and the events live in the engine (:mod:`nasx.api`), so a strategy
-behaves the same on one CPU or a cluster. How many architectures are asked for at once is the
-strategy's own setting (``Strategy.ask_width``), never the executor's width, so a search gives
-the same result whatever executor runs it. Executors hand back each architecture's results as
-soon as its task returns (:meth:`Executor.run`), with the kind of device the worker scored it
-on, so the engine stores every score once, the moment it exists, under the worker's device.
+An executor only maps a :class:`ScoringJob` over architectures; the cache lookup and the store
+writes live in the score service (:mod:`nasx.service`), the strategy calls and the events in the
+search loop (:mod:`nasx.search.loop`), so a strategy behaves the same on one CPU or a cluster. How
+many architectures are asked for at once is the strategy's own setting (``Strategy.ask_width``),
+never the executor's width, so a search gives the same result whatever executor runs it. Executors
+hand back each architecture's results as soon as its task returns (:meth:`Executor.run`), with the
+kind of device the worker scored it on, so the score service stores every score once, the moment it
+exists, under the worker's device.
 
 Workers rebuild the scorer from the job description and keep it (with the probe batch on their
 device) under a content key of the job (:func:`job_key`): space, space options, probe-batch
@@ -35,6 +36,7 @@ from typing import Any
 
 from .arch import Arch
 from .errors import ConfigError, ExecutorError
+from .registry import make_space
 from .scoring import Scorer, ScoreResult
 
 __all__ = [
@@ -70,8 +72,6 @@ class ScoringJob:
     def scorer(self) -> Scorer:
         space = self.space
         if space is None:
-            from .api import make_space
-
             space = make_space(self.space_name, **self.space_opts)
         return Scorer(space, self.batch, device=self.device, seed=self.seed,
                       chunk_size=self.chunk_size, grad_method=self.grad_method)

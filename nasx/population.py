@@ -6,17 +6,21 @@ way. A population proxy is registered with ``components=[...]`` and a ``combine`
 maps ``{component name: array of raw scores over the population}`` to an array of scores.
 
 :func:`leaf_proxies` expands a proxy list into the per-model proxies that must actually be
-scored; :func:`population_values` turns the leaf results of a population into the final scores.
+scored; :func:`population_values` turns the leaf results of a population into the final scores,
+and :func:`population_fitness` does it from the rows of results the engine holds. The rank
+aggregations (:func:`rank_sum`, :func:`log_rank_sum`, :func:`oriented_ranks`) live in
+:mod:`nasx.proxies.ranks`, beside the proxies that combine with them, and are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .proxies.base import ProxySpec, get_proxy
+from .proxies.ranks import log_rank_sum, oriented_ranks, rank_sum
 
 __all__ = [
     "leaf_proxies",
@@ -24,6 +28,7 @@ __all__ = [
     "rank_sum",
     "log_rank_sum",
     "oriented_ranks",
+    "population_fitness",
 ]
 
 
@@ -48,55 +53,6 @@ def leaf_proxies(names: Sequence[str | ProxySpec]) -> list[ProxySpec]:
     return out
 
 
-def oriented_ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    """Ranks 1..n with n the best; NaN/None (failures) share the lowest rank."""
-    v = np.asarray(values, dtype=np.float64)
-    o = v if higher_is_better else -v
-    o = np.where(np.isfinite(o), o, -np.inf)
-    return rankdata(o, method="average")
-
-
-def rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Sum over components of each architecture's oriented rank (higher is better)."""
-    total = None
-    for name, values in components.items():
-        spec = get_proxy(name)
-        r = oriented_ranks(values, spec.higher_is_better)
-        total = r if total is None else total + r
-    if total is None:
-        raise ValueError("rank_sum needs at least one component")
-    return total
-
-
-def log_rank_sum(components: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Sum over components of ``log(r / n)``, ``r`` each architecture's oriented rank (1..n,
-    n the best, ties averaged, failures lowest) and ``n`` the population size; higher is better.
-
-    This is AZ-NAS's non-linear rank aggregation (Lee & Ham, CVPR 2024): an architecture that
-    is poor under one component is penalised more than :func:`rank_sum` does, since ``log`` is
-    steepest near rank 1. Every value is ``<= 0``; the best possible is ``0`` (ranked first by
-    every component). The ``1/n`` factor shifts every score by the same amount, so rankings
-    equal those of the sum of ``log r``.
-
-    Example:
-        >>> import numpy as np
-        >>> from nasx.population import log_rank_sum
-        >>> # "params" and "flops" are registered, higher is better
-        >>> log_rank_sum({"params": np.array([1.0, 3.0, 2.0]),
-        ...               "flops": np.array([1.0, 2.0, 3.0])}).round(3)
-        array([-2.197, -0.405, -0.405])
-    """
-    total = None
-    for name, values in components.items():
-        spec = get_proxy(name)
-        r = oriented_ranks(values, spec.higher_is_better)
-        part = np.log(r / len(r))
-        total = part if total is None else total + part
-    if total is None:
-        raise ValueError("log_rank_sum needs at least one component")
-    return total
-
-
 def population_values(
     spec: ProxySpec, leaf_values: Mapping[str, Sequence[float | None]]
 ) -> np.ndarray:
@@ -116,3 +72,41 @@ def population_values(
     all_failed = np.all([~np.isfinite(v) for v in comps.values()], axis=0)
     out[all_failed] = np.nan
     return out
+
+
+def population_fitness(
+    spec: ProxySpec,
+    rows: Sequence[Mapping[str, Any] | None],
+    *,
+    oriented: bool = False,
+) -> np.ndarray:
+    """Scores of ``spec`` over a population, from each member's leaf results.
+
+    This is the one place where the engine, the evaluation and the strategies turn the leaf
+    results of a population into fitness. ``rows[i]`` maps leaf proxy names to architecture
+    ``i``'s results: :class:`~nasx.records.ScoreResult` values (a failed one counts as
+    missing), plain floats, or None (failed); a missing name or a None row counts as failed.
+
+    Returns the raw scores (NaN for failures), or with ``oriented=True`` the oriented ones
+    (higher is better, ``-inf`` for failures). A per-model proxy gives its own values; a
+    population proxy combines its components over the whole population
+    (:func:`population_values`).
+    """
+    leaf_values = {
+        leaf.name: [_leaf_value((row or {}).get(leaf.name)) for row in rows]
+        for leaf in leaf_proxies([spec])
+    }
+    values = population_values(spec, leaf_values)
+    if not oriented:
+        return values
+    return np.array([spec.oriented(float(x)) if np.isfinite(x) else -np.inf for x in values],
+                    dtype=np.float64)
+
+
+def _leaf_value(r: Any) -> float | None:
+    if r is None:
+        return None
+    ok = getattr(r, "ok", None)
+    if ok is not None:  # a ScoreResult
+        return r.value if ok else None
+    return r

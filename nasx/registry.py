@@ -15,52 +15,61 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata as md
+import re
 import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .errors import RegistrationError, UnknownNameError
+from .errors import ConfigError, RegistrationError, UnknownNameError
 
-__all__ = ["Registry", "PluginStatus", "proxies", "spaces", "strategies", "plugin_status"]
+__all__ = [
+    "Registry",
+    "PluginStatus",
+    "proxies",
+    "spaces",
+    "strategies",
+    "plugin_status",
+    "builtin_modules",
+    "make_space",
+    "make_strategy",
+]
 
 T = TypeVar("T")
 
-# A bare checkout (not pip-installed) has no entry-point metadata: these built-ins are then
-# imported directly, so ``python -m nasx`` from a source tree still finds them.
-_BUILTINS: dict[str, list[str]] = {
-    "nasx.proxies": [
-        "nasx.proxies.gradalign",
-        "nasx.proxies.gradsign",
-        "nasx.proxies.naswot",
-        "nasx.proxies.tenas",
-        "nasx.proxies.zen",
-        "nasx.proxies.gradnorm",
-        "nasx.proxies.snip",
-        "nasx.proxies.grasp",
-        "nasx.proxies.synflow",
-        "nasx.proxies.fisher",
-        "nasx.proxies.jacobcov",
-        "nasx.proxies.cost",
-        "nasx.proxies.zico",
-        "nasx.proxies.meco",
-        "nasx.proxies.swap",
-        "nasx.proxies.aznas",
-        "nasx.proxies.vkdnw",
-    ],
-    "nasx.spaces": [
-        "nasx.spaces.nasbench201",
-        "nasx.spaces.darts",
-        "nasx.spaces.nds",
-        "nasx.spaces.nasbench101",
-    ],
-    "nasx.strategies": [
-        "nasx.strategies.random",
-        "nasx.strategies.evolution",
-        "nasx.strategies.pruning",
-    ],
+#: the plugin package of each group, and the call by which its modules register components
+_PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
+    "nasx.proxies": ("proxies", "register_proxy"),
+    "nasx.spaces": ("spaces", "register_space"),
+    "nasx.strategies": ("search", "register_strategy"),
 }
+# (register_proxy, register_space and register_strategy live in proxies/base.py, spaces/base.py
+# and search/base.py, beside the base class they check: this module imports no plugin package)
+
+
+def builtin_modules(group: str) -> list[str]:
+    """nasx's own plugin modules of an entry-point group, found in the package: every public
+    module of ``nasx/proxies``, ``nasx/spaces`` or ``nasx/search`` whose source registers a
+    component (a line starting with ``register_proxy(``, ``@register_space(``, ...).
+
+    ``pyproject.toml`` declares the same modules as entry points (a test checks it); this table
+    is what a bare checkout, or a checkout whose installed metadata is stale, loads.
+    """
+    if group not in _PLUGIN_PACKAGES:
+        return []
+    folder, call = _PLUGIN_PACKAGES[group]
+    root = Path(__file__).resolve().parent / folder
+    pattern = re.compile(rf"^@?{call}\(", re.MULTILINE)
+    out = []
+    for path in sorted(root.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        if pattern.search(path.read_text(encoding="utf-8")):
+            out.append(f"nasx.{folder}.{path.stem}")
+    return out
+
 
 _current_source = threading.local()
 
@@ -147,6 +156,10 @@ class Registry(Generic[T]):
             self._sources[name] = _source(item)
         return item
 
+    def registered(self, name: str) -> bool:
+        """Whether ``name`` is registered already, without loading any plugin."""
+        return name in self._items
+
     def remove(self, name: str) -> None:
         with self._lock:
             self._items.pop(name, None)
@@ -159,6 +172,7 @@ class Registry(Generic[T]):
             if self._loaded:
                 return
             self._loaded = True
+            builtins = builtin_modules(self.group)
             seen_values: set[str] = set()
             try:
                 eps = list(md.entry_points(group=self.group))
@@ -167,7 +181,10 @@ class Registry(Generic[T]):
             for ep in eps:
                 dist = getattr(getattr(ep, "dist", None), "name", None) or "unknown"
                 source = "nasx" if dist == "nasx" else f"plugin {dist}"
-                seen_values.add(ep.value.split(":")[0])
+                module = ep.value.split(":")[0]
+                if dist == "nasx" and module not in builtins:
+                    continue  # installed metadata older than this checkout: the table loads it
+                seen_values.add(module)
                 try:
                     with _loading_from(source):
                         obj = ep.load()
@@ -183,7 +200,7 @@ class Registry(Generic[T]):
                     )
                 else:
                     _status.append(PluginStatus(self.group, ep.name, ep.value, dist, True))
-            for module in _BUILTINS.get(self.group, []):
+            for module in builtins:
                 if module in seen_values:
                     continue
                 with _loading_from("nasx"):
@@ -257,3 +274,21 @@ def plugin_status() -> list[PluginStatus]:
 proxies: Registry[Any] = Registry("proxy", "nasx.proxies")
 spaces: Registry[Any] = Registry("space", "nasx.spaces")
 strategies: Registry[Any] = Registry("strategy", "nasx.strategies")
+
+
+def make_space(name: str | Any, **opts: Any) -> Any:
+    """Instantiate a registered space (``name``) with options; a space object passes through."""
+    if not isinstance(name, str):
+        if opts:
+            raise ConfigError("space options given together with a space object")
+        return name
+    cls = spaces.get(name)
+    return cls(**opts)
+
+
+def make_strategy(name: str | Any, space: Any, seed: int = 0, **opts: Any) -> Any:
+    """Instantiate a registered strategy for ``space``; a strategy object passes through."""
+    if not isinstance(name, str):
+        return name
+    cls = strategies.get(name)
+    return cls(space, seed=seed, **opts)

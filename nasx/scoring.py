@@ -23,13 +23,13 @@ import math
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from .arch import Arch
 from .data import ProbeBatch
 from .errors import ConfigError, NasxError
 from .proxies.base import ProxySpec, ScoreContext, get_proxy
+from .records import FAILED, NONFINITE, OK, OOM, ScoreResult
 
 __all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "key_options",
            "check_chunk_size", "check_grad_method", "OK", "FAILED", "NONFINITE", "OOM",
@@ -38,47 +38,6 @@ __all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "key_op
 #: version of the scorer's own behaviour (initialisation, precision, placement); part of every
 #: store key through :func:`key_options`; bump it when a change alters scores of every proxy
 SCORER_VERSION = "2"
-
-OK = "ok"
-FAILED = "failed"  # the proxy raised
-NONFINITE = "nonfinite"  # the proxy returned NaN or inf
-OOM = "oom"  # out of memory even at the smallest chunk
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    """The recorded outcome of scoring one architecture with one proxy.
-
-    ``value`` is the raw score (None on failure); :meth:`oriented` gives the score with higher
-    always better, and failures rank last.
-    """
-
-    arch: str
-    proxy: str
-    value: float | None
-    status: str = OK
-    error: str | None = None
-    seconds: float = 0.0
-    cached: bool = False
-    higher_is_better: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK and self.value is not None
-
-    def oriented(self) -> float:
-        """Score with higher better; ``-inf`` for failures (ranked last)."""
-        if not self.ok:
-            return -math.inf
-        assert self.value is not None
-        return self.value if self.higher_is_better else -self.value
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if d["value"] is not None and not math.isfinite(d["value"]):
-            d["value"] = None
-        return d
-
 
 def resolve_device(device: str | Any = "auto") -> Any:
     """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``, ``cuda`` or ``cuda:N``."""

@@ -31,13 +31,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .scoring import ScoreResult
+from .records import ScoreKey, ScoreResult
 
 __all__ = ["Store", "ScoreKey", "open_store", "default_store_path", "SCHEMA_VERSION",
            "APPLICATION_ID"]
@@ -73,7 +72,7 @@ CREATE TABLE IF NOT EXISTS scores (
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
     settings    TEXT NOT NULL,
-    state       TEXT,
+    state       TEXT,         -- unused, never written: kept so that every store has one layout
     status      TEXT NOT NULL,
     result      TEXT,
     created     REAL NOT NULL,
@@ -103,29 +102,6 @@ def default_store_path() -> Path:
     from .data import cache_dir
 
     return cache_dir() / "scores.sqlite"
-
-
-@dataclass(frozen=True)
-class ScoreKey:
-    """Everything a cached score depends on.
-
-    ``scoring`` is the JSON of :func:`nasx.scoring.key_options` (scorer version, batch split of
-    split-sensitive proxies, further scoring-route options); ``""`` for records that do not
-    come from the scorer (e.g. constraint measurements).
-    """
-
-    space: str
-    space_opts: str
-    arch_key: str
-    proxy: str
-    data_fp: str
-    seed: int
-    device: str
-    scoring: str = ""
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.space, self.space_opts, self.arch_key, self.proxy, self.data_fp, self.seed,
-                self.device, self.scoring)
 
 
 def _inspect(path: str) -> str:
@@ -320,15 +296,14 @@ class Store:
     def run_get(self, run_id: str) -> dict[str, Any] | None:
         with self._lock, self._guard():
             row = self._db.execute(
-                "SELECT settings, state, status, result FROM runs WHERE run_id=?", (run_id,)
+                "SELECT settings, status, result FROM runs WHERE run_id=?", (run_id,)
             ).fetchone()
         if row is None:
             return None
-        settings, state, status, result = row
+        settings, status, result = row
         return {
             "run_id": run_id,
             "settings": json.loads(settings),
-            "state": json.loads(state) if state else None,
             "status": status,
             "result": json.loads(result) if result else None,
         }
@@ -343,19 +318,13 @@ class Store:
             )
             self._db.commit()
 
-    def run_record(self, run_id: str, step: int, arch: str, payload: dict[str, Any],
-                   state: dict[str, Any] | None = None) -> None:
-        """Record one evaluation of a run (and optionally the strategy state) atomically."""
+    def run_record(self, run_id: str, step: int, arch: str, payload: dict[str, Any]) -> None:
+        """Record one evaluation of a run (a run resumes by replay, not from a saved state)."""
         with self._lock, self._guard():
             self._db.execute(
                 "INSERT OR REPLACE INTO run_evals VALUES (?,?,?,?)",
                 (run_id, step, arch, json.dumps(payload)),
             )
-            if state is not None:
-                self._db.execute(
-                    "UPDATE runs SET state=?, updated=? WHERE run_id=?",
-                    (json.dumps(state), time.time(), run_id),
-                )
             self._db.commit()
 
     def run_evals(self, run_id: str) -> list[dict[str, Any]]:
@@ -400,13 +369,3 @@ def open_store(path: str | os.PathLike[str] | Store | None) -> Store:
         path = path[len("sqlite:///"):]
     return Store(path)
 
-
-def iter_chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
-    buf: list[Any] = []
-    for it in items:
-        buf.append(it)
-        if len(buf) == n:
-            yield buf
-            buf = []
-    if buf:
-        yield buf

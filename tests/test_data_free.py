@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nasx
-from nasx import api
+from nasx import api, context
 from nasx import data as D
 from nasx.cli.main import main
 from nasx.errors import DataError
@@ -33,7 +33,7 @@ def no_data(monkeypatch, tmp_path):
         raise AssertionError(f"probe data loaded: {a!r}")
 
     monkeypatch.setattr(D, "load_dataset", forbidden)
-    monkeypatch.setattr(api, "load_dataset", forbidden)
+    monkeypatch.setattr(context, "load_dataset", forbidden)
     monkeypatch.setattr(D, "load_embedded", forbidden)
 
 

@@ -183,12 +183,8 @@ def store_arg(args: argparse.Namespace) -> Any:
 
 
 def dump_json(obj: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        return str(o)
-
-    return json.dumps(json_clean(obj), indent=2, default=default)
+    # json_clean turned every non-finite float into None; what JSON cannot write becomes text
+    return json.dumps(json_clean(obj), indent=2, default=str)
 
 
 def fmt(v: float | None, digits: int = 4) -> str:

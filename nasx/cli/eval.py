@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..context import DEFAULT_SAMPLE
 from ..errors import ConfigError
 from .common import (
     Renderer,
@@ -41,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--arch-col", default="arch", help="architecture column [arch]")
     g.add_argument("--acc-col", default="accuracy", help="accuracy column [accuracy]")
     g.add_argument("--sample", type=int, default=None,
-                   help="architectures sampled from the file (seeded by --seed) [300]")
+                   help="architectures sampled from the file (seeded by --seed) "
+                   f"[{DEFAULT_SAMPLE}]")
     g.add_argument("--all", action="store_true", help="use every architecture of the file")
     g.add_argument("--init-seeds", type=int, default=1,
                    help="repeat with K weight initialisations (seeds --seed .. --seed+K-1); "
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             args.truth,
             arch_col=args.arch_col,
             acc_col=args.acc_col,
-            sample=None if args.all else (300 if args.sample is None else args.sample),
+            sample=(None if args.all else
+                    DEFAULT_SAMPLE if args.sample is None else args.sample),
             seed=args.seed,
             init_seeds=args.init_seeds,
             data=args.data,

@@ -100,12 +100,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import SearchInterrupted, search
     from ..constraints import parse_quantity
-    from ..registry import strategies
+    from ..search.loop import default_budget
 
     budget = args.budget
     if budget is None and args.time_budget is None:
-        cls = strategies.get(args.strategy)
-        budget = None if getattr(cls, "converges", False) else 100
+        budget = default_budget(args.strategy)
     if args.top_k < 1:
         raise BudgetError("--top-k must be at least 1")
     max_params = parse_quantity(args.max_params, "--max-params")

@@ -88,9 +88,9 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
-from ..population import log_rank_sum
 from .base import ScoreContext, register_proxy
 from .cost import flops
+from .ranks import log_rank_sum
 
 __all__ = [
     "kaiming_fan_in_init",

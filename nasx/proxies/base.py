@@ -271,8 +271,19 @@ def get_proxy(name: str | ProxySpec) -> ProxySpec:
     if isinstance(name, ProxySpec):
         return name
     if isinstance(name, str) and name not in _registry:
-        from .ensemble import is_ensemble_text, parse_ensemble
-
-        if is_ensemble_text(name):
-            return parse_ensemble(name)
+        for resolve in _NAME_RESOLVERS:
+            spec = resolve(name)
+            if spec is not None:
+                return spec
     return _registry.get(name)
+
+
+#: functions ``name -> spec or None`` asked, in order, for a name that is not registered
+_NAME_RESOLVERS: list[Callable[[str], ProxySpec | None]] = []
+
+
+def add_name_resolver(resolve: Callable[[str], ProxySpec | None]) -> None:
+    """Let ``resolve`` answer names that are not registered (ensembles use it for
+    ``"a+b"`` names and ensemble files); it returns None for names it does not know."""
+    if resolve not in _NAME_RESOLVERS:
+        _NAME_RESOLVERS.append(resolve)

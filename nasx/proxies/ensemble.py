@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import ProxySpec, get_proxy, register_proxy
+from .base import ProxySpec, add_name_resolver, get_proxy, register_proxy
 
 __all__ = [
     "AGGREGATIONS",
@@ -64,7 +64,7 @@ _MAX_DEPTH = 8
 
 
 def _oriented_ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    from ..population import oriented_ranks
+    from .ranks import oriented_ranks  # scipy: loaded when needed
 
     return oriented_ranks(values, higher_is_better)
 
@@ -253,3 +253,6 @@ def register_ensemble(name: str, members: Sequence[str] | Mapping[str, float], *
                    components=spec.components, combine=spec.combine, replace=replace,
                    batch_split=spec.batch_split)
     return get_proxy(name)
+
+
+add_name_resolver(lambda name: parse_ensemble(name) if is_ensemble_text(name) else None)

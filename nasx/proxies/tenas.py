@@ -35,13 +35,14 @@ and the settings of ``prune_tenas.py`` / ``prune_launch.py``. Three proxies:
     network distinguishes every input (the count saturates at ``n_samples``), so the thin network
     is what makes the count informative. The thin network is obtained, in this order, from:
 
-    1. ``model.nasx_thin_model()`` when the model defines it (a space can provide its TE-NAS thin
-       network this way; it must take ``thin_channels``-channel inputs);
-    2. NAS-Bench-201 networks (nasx's ``nasbench201`` builder, supernets included): the first
-       cell's ops are rebuilt with ``C = 1`` followed by ``BatchNorm2d(1) + ReLU``, as TE-NAS's
-       ``depth=1, use_stem=False`` supernet; it is initialised from ``ctx.seed`` (PyTorch
-       default initialisation, as TE-NAS), independently of ``model``'s weights;
-    3. otherwise the model itself, fed crops of all input channels (``thin_channels`` ignored);
+    1. ``model.nasx_thin_model(thin_channels)`` when the model defines it (the hook through which
+       a space provides its TE-NAS thin network; it takes ``thin_channels``-channel inputs).
+       NAS-Bench-201 networks (nasx's ``nasbench201`` builder, supernets included) define it:
+       the first cell's ops are rebuilt with ``C = thin_channels`` (1 by default) followed by
+       ``BatchNorm2d + ReLU``, as TE-NAS's ``depth=1, use_stem=False`` supernet; it is
+       initialised from ``ctx.seed`` (PyTorch default initialisation, as TE-NAS),
+       independently of ``model``'s weights;
+    2. otherwise the model itself, fed crops of all input channels (``thin_channels`` ignored);
        its count saturates quickly, which the docstring of :func:`linear_regions` states.
 
     Inputs are crops of the probe images (already normalised), position, image and channel drawn
@@ -56,15 +57,14 @@ and the settings of ``prune_tenas.py`` / ``prune_launch.py``. Three proxies:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ProxyError
-from ..population import rank_sum
 from .base import ScoreContext, register_proxy
+from .ranks import rank_sum
 
 __all__ = [
     "ntk_condition_number",
@@ -178,51 +178,20 @@ def count_patterns(patterns: torch.Tensor) -> int:
     return int(torch.unique(packed, dim=0).shape[0])
 
 
-def _nb201_thin(model: nn.Module, channels: int) -> nn.Module | None:
-    """TE-NAS's thin NAS-Bench-201 network for ``model`` (None when it is not one)."""
-    try:
-        from ..spaces import nasbench201 as nb
-    except ImportError:  # pragma: no cover
-        return None
-    network_cls = getattr(nb, "NB201Network", None) if "NB201Network" in vars(nb) else None
-    if network_cls is None or not isinstance(model, network_cls):
-        return None
-    cell = next(c for c in model.cells if isinstance(c, nb.NB201Cell))
-    sets = []
-    for ops in cell.edges:
-        names = []
-        for op in ops:
-            if isinstance(op, nb.ZeroOp):
-                names.append("none")
-            elif isinstance(op, nn.Identity):
-                names.append("skip_connect")
-            elif isinstance(op, nn.AvgPool2d):
-                names.append("avg_pool_3x3")
-            elif isinstance(op, nb.ReLUConvBN):
-                k = op[1].kernel_size[0]
-                names.append("nor_conv_1x1" if k == 1 else "nor_conv_3x3")
-            else:  # pragma: no cover - unknown op: cannot rebuild
-                return None
-        sets.append(names)
-    combine = "mean" if cell.mean else "sum"
-    return nn.Sequential(nb.NB201Cell(sets, channels, combine), nn.BatchNorm2d(channels),
-                         nn.ReLU(inplace=False))
-
-
 def thin_model(model: nn.Module, ctx: ScoreContext, channels: int = 1) -> tuple[nn.Module, bool]:
     """The network whose linear regions are counted and whether it is a thin copy (see the
-    module docstring for the rule). Thin copies are initialised from ``ctx.seed``."""
+    module docstring for the rule). Thin copies are initialised from ``ctx.seed``.
+
+    A space offers its thin network through the ``nasx_thin_model(channels)`` method of the
+    networks it builds (returning an ``nn.Module``, or None when it has none); this proxy knows
+    no space's classes."""
     make = getattr(model, "nasx_thin_model", None)
-    builders: list[Callable[[], nn.Module | None]] = []
-    if callable(make):
-        builders.append(lambda: make())
-    builders.append(lambda: _nb201_thin(model, channels))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    for build in builders:
+    if callable(make):
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(ctx.seed)
-            thin = build()
+            thin = make(channels)
         if thin is not None:
             return thin.to(device), True
     return model, False

@@ -78,9 +78,9 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
-from ..population import log_rank_sum
 from .aznas import INITS, INPUTS, kaiming_fan_in_init
 from .base import ScoreContext, register_proxy
+from .ranks import log_rank_sum
 
 __all__ = ["fisher_factor", "vkdnw_fisher", "decile_entropy", "vkdnw_scores", "vkdnw",
            "vkdnw_entropy", "vkdnw_dim"]

@@ -11,18 +11,19 @@ Register a space class with :func:`nasx.register_space`; its constructor takes t
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..arch import Arch
-from ..errors import ConfigError, InvalidArchError
+from ..errors import ConfigError, InvalidArchError, RegistrationError
+from ..registry import spaces as _registry
 
 if TYPE_CHECKING:  # torch is imported lazily: strategies are testable without it
     from torch import nn
 
-__all__ = ["SearchSpace", "Edge", "coerce_options"]
+__all__ = ["SearchSpace", "Edge", "coerce_options", "register_space"]
 
 Edge = Any  # a space-defined hashable edge id
 
@@ -136,3 +137,22 @@ def coerce_options(
             ) from None
         out[k] = value
     return out
+
+
+def register_space(name: str, *, replace: bool = False) -> Callable[[type], type]:
+    """Class decorator registering a :class:`SearchSpace` subclass under ``name`` (the one way
+    to register a space: nasx's own spaces use it too; also ``nasx.register_space``).
+
+    Example:
+        >>> from nasx.spaces.base import SearchSpace, register_space
+        >>> @register_space("my-space")  # doctest: +SKIP
+        ... class MySpace(SearchSpace): ...
+    """
+
+    def wrap(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
+            raise RegistrationError(f"space {name!r}: {cls!r} must subclass SearchSpace")
+        _registry.add(name, cls, replace=replace)
+        return cls
+
+    return wrap

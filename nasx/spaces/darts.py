@@ -51,7 +51,7 @@ edge and nothing elsewhere *is* the genotype's network (same parameters in the s
 edge and two present edges (one op other than ``none``) per node; with ``edge_scores`` it keeps
 the two strongest of more (ties: lower input node), as DARTS's ``genotype()`` keeps the two
 strongest edges. The pruning strategy's edge phase prunes the nodes to two edges by the proxy,
-as TE-NAS does (see :mod:`nasx.strategies.pruning`).
+as TE-NAS does (see :mod:`nasx.search.pruning`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 
 if TYPE_CHECKING:
     from torch import nn
@@ -417,6 +416,7 @@ class CellPruning:
 
 
 # -- the space ---------------------------------------------------------------------------------
+@register_space("darts")
 class DartsSpace(CellPruning, SearchSpace):
     """The DARTS space: a normal and a reduction cell of 4 nodes, 2 distinct inputs each.
 
@@ -663,6 +663,3 @@ class DartsSpace(CellPruning, SearchSpace):
         normal, reduce = self.cell_pairs(op_sets, edge_scores=edge_scores)
         full = tuple(range(2, 2 + _STEPS))
         return self._arch((normal, full, reduce, full))
-
-
-_spaces.add("darts", DartsSpace)

@@ -72,8 +72,8 @@ input->output would have no neighbour at all. The benchmark's own ``mutate_spec`
 random edges of the unpruned matrix, which an :class:`~nasx.arch.Arch` (a value keyed by the
 pruned cell) does not keep.
 
-The ``torch`` modules of the network are defined on first use, so importing this module does not
-import torch.
+The ``torch`` modules of the network live in :mod:`nasx.spaces._nb101_net`, imported when a
+network is built, so importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -83,8 +83,6 @@ import difflib
 import hashlib
 import itertools
 import json
-import math
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -92,8 +90,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 
 if TYPE_CHECKING:
     from torch import nn
@@ -138,7 +135,6 @@ _FORMAT_HINT = (
     "upper-triangular 0/1 matrix of 2..7 vertices and one op per vertex, 'input' first, "
     f"'output' last and {', '.join(OPS)} in between"
 )
-_TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 
 
 # -- cell helpers (pure, on tuples) ----------------------------------------------------------
@@ -379,6 +375,7 @@ def _pruned_is_valid(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> Cel
 
 
 # -- the space -------------------------------------------------------------------------------
+@register_space("nasbench101")
 class NASBench101(SearchSpace):
     """The NAS-Bench-101 space: cells of at most 7 vertices and 9 edges, 3 interior ops.
 
@@ -599,154 +596,18 @@ def build_network(
         raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
     raw_matrix, raw_ops = _read({"matrix": [list(r) for r in matrix], "ops": list(ops)})
     pruned, pruned_ops = _validate(raw_matrix, raw_ops, {"matrix": matrix, "ops": ops})
-    _define_modules()
-    network_cls = globals()["NB101Network"]
-    return network_cls(pruned, pruned_ops, num_classes, stem_channels, stacks, cells_per_stack)
+    from ._nb101_net import BatchNormSettings, NB101Network
 
-
-# -- torch modules (defined on first use) ------------------------------------------------------
-_LAZY_MODULES = ("ConvBnRelu", "NB101Cell", "NB101Network")
-_define_lock = threading.Lock()
-
-
-def _define_modules() -> None:
-    """Define the network's ``nn.Module`` classes as module globals (once)."""
-    with _define_lock:
-        if "NB101Network" not in globals():
-            _define_torch_modules()
-
-
-def _define_torch_modules() -> None:
-    import torch
-    from torch import nn
-
-    class ConvBnRelu(nn.Sequential):
-        """``Conv2d(same padding, no bias) -> BatchNorm2d -> ReLU`` (``base_ops.conv_bn_relu``)."""
-
-        def __init__(self, c_in: int, c_out: int, kernel: int) -> None:
-            super().__init__(
-                nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
-                nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM),
-                nn.ReLU(inplace=False),
-            )
-
-    def make_op(op: str, channels: int) -> nn.Module:
-        if op == "conv3x3-bn-relu":
-            return ConvBnRelu(channels, channels, 3)
-        if op == "conv1x1-bn-relu":
-            return ConvBnRelu(channels, channels, 1)
-        if op == "maxpool3x3":
-            return nn.MaxPool2d(3, stride=1, padding=1)
-        raise InvalidArchError(f"unknown NAS-Bench-101 op {op!r}")  # pragma: no cover
-
-    class NB101Cell(nn.Module):
-        """One cell (``model_builder.build_module``) on a pruned matrix."""
-
-        def __init__(
-            self, matrix: Matrix, ops: Sequence[str], c_in: int, c_out: int
-        ) -> None:
-            super().__init__()
-            n = len(matrix)
-            self.matrix = tuple(tuple(int(x) for x in row) for row in matrix)
-            self.num_vertices = n
-            self.vertex_channels = compute_vertex_channels(c_in, c_out, self.matrix)
-            # projections of the cell input, keyed by target vertex, created in vertex order
-            self.proj = nn.ModuleDict()
-            self.op = nn.ModuleDict()
-            for t in range(1, n - 1):
-                if self.matrix[0][t]:
-                    self.proj[str(t)] = ConvBnRelu(c_in, self.vertex_channels[t], 1)
-                self.op[str(t)] = make_op(ops[t], self.vertex_channels[t])
-            if self.matrix[0][n - 1]:
-                self.proj[str(n - 1)] = ConvBnRelu(c_in, c_out, 1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            n = self.num_vertices
-            m = self.matrix
-            tensors = [x]
-            concat = []
-            for t in range(1, n - 1):
-                c = self.vertex_channels[t]
-                fan_in = [
-                    tensors[s] if tensors[s].shape[1] == c else tensors[s][:, :c]
-                    for s in range(1, t)
-                    if m[s][t]
-                ]
-                if m[0][t]:
-                    fan_in.append(self.proj[str(t)](x))
-                h = fan_in[0]
-                for extra in fan_in[1:]:
-                    h = h + extra
-                out = self.op[str(t)](h)
-                tensors.append(out)
-                if m[t][n - 1]:
-                    concat.append(out)
-            if not concat:
-                return self.proj[str(n - 1)](x)
-            y = concat[0] if len(concat) == 1 else torch.cat(concat, dim=1)
-            if m[0][n - 1]:
-                y = y + self.proj[str(n - 1)](x)
-            return y
-
-    class NB101Network(nn.Module):
-        """Stem, ``stacks`` stacks of cells with max-pool downsampling, pooling and a dense
-        layer (``model_builder.build_model_fn``); returns the logits."""
-
-        def __init__(
-            self,
-            matrix: Matrix,
-            ops: Sequence[str],
-            num_classes: int,
-            stem_channels: int,
-            stacks: int,
-            cells_per_stack: int,
-        ) -> None:
-            super().__init__()
-            self.stem = ConvBnRelu(3, stem_channels, 3)
-            layers: list[nn.Module] = []
-            c_in = channels = stem_channels
-            for stack in range(stacks):
-                if stack > 0:
-                    # TensorFlow padding='same' pooling == ceil_mode (equal on even sizes)
-                    layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
-                    channels *= 2
-                for _ in range(cells_per_stack):
-                    layers.append(NB101Cell(matrix, ops, c_in, channels))
-                    c_in = channels
-            self.layers = nn.Sequential(*layers)
-            self.classifier = nn.Linear(channels, num_classes)
-            self.reset_parameters()
-
-        @torch.no_grad()
-        def reset_parameters(self) -> None:
-            """TensorFlow's default initialisers, as the reference network uses them."""
-            for module in self.modules():
-                if isinstance(module, nn.Conv2d):
-                    fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
-                    std = math.sqrt(1.0 / fan_in) / _TRUNC_STD
-                    nn.init.trunc_normal_(module.weight, 0.0, std, -2.0 * std, 2.0 * std)
-                elif isinstance(module, nn.BatchNorm2d):
-                    nn.init.ones_(module.weight)
-                    nn.init.zeros_(module.bias)
-                elif isinstance(module, nn.Linear):
-                    nn.init.xavier_uniform_(module.weight)
-                    nn.init.zeros_(module.bias)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = self.layers(self.stem(x))
-            return self.classifier(h.mean(dim=(2, 3)))
-
-    for cls in (ConvBnRelu, NB101Cell, NB101Network):
-        cls.__qualname__ = cls.__name__
-        cls.__module__ = __name__
-        globals()[cls.__name__] = cls
+    return NB101Network(pruned, pruned_ops, num_classes, stem_channels, stacks, cells_per_stack,
+                        compute_vertex_channels, BatchNormSettings(BN_EPS, BN_MOMENTUM))
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_MODULES:
-        _define_modules()
-        return globals()[name]
+    """The torch modules (``NB101Network``, ``NB101Cell``, ``ConvBnRelu``) stay reachable from
+    here; they live in :mod:`nasx.spaces._nb101_net`, imported on first access (it imports
+    torch)."""
+    if name in ("ConvBnRelu", "NB101Cell", "NB101Network"):
+        from . import _nb101_net
+
+        return getattr(_nb101_net, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_spaces.add("nasbench101", NASBench101)

@@ -35,8 +35,9 @@ edge most significant, ops in the order of :data:`OPS`), shuffled with Python's
 :meth:`NASBench201.from_index` reproduce that order; the shuffle is re-implemented here on
 ``random.Random.getrandbits`` so that it does not depend on the standard library's ``shuffle``.
 
-The ``torch`` modules of the network are defined on first use, so importing this module (which
-``nasx list spaces`` does) does not import torch.
+The ``torch`` modules of the network live in :mod:`nasx.spaces._nb201_net`, imported when a
+network is built, so importing this module (which ``nasx list spaces`` does) does not import
+torch. A built network offers TE-NAS's thin network through the ``nasx_thin_model`` hook.
 """
 
 from __future__ import annotations
@@ -44,16 +45,14 @@ from __future__ import annotations
 import difflib
 import functools
 import random
-import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 
 if TYPE_CHECKING:
     from torch import nn
@@ -189,6 +188,7 @@ def _parse_spec(text: object) -> tuple[str, ...]:
 
 
 # -- the space ---------------------------------------------------------------------------------
+@register_space("nasbench201")
 class NASBench201(SearchSpace):
     """The NAS-Bench-201 space: 15,625 cells of 6 edges with 5 ops each.
 
@@ -409,145 +409,16 @@ class NASBench201(SearchSpace):
     def _network(self, sets: Sequence[Sequence[str]], num_classes: int, combine: str) -> nn.Module:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
-        _define_modules()
-        network_cls = globals()["NB201Network"]
-        return network_cls(sets, self.C, self.N, num_classes, combine)
+        from ._nb201_net import NB201Network
 
-
-# -- torch modules (defined on first use) ------------------------------------------------------
-_LAZY_MODULES = ("ReLUConvBN", "ZeroOp", "ResNetBasicBlock", "NB201Cell", "NB201Network")
-_define_lock = threading.Lock()
-
-
-def _define_modules() -> None:
-    """Define the network's ``nn.Module`` classes as module globals (once).
-
-    They are real module-level classes (picklable by name through the module ``__getattr__``);
-    only their definition is deferred so that importing this module does not import torch.
-    """
-    with _define_lock:
-        if "NB201Network" not in globals():
-            _define_torch_modules()
-
-
-def _define_torch_modules() -> None:
-    from torch import nn
-
-    class ReLUConvBN(nn.Sequential):
-        """``ReLU -> Conv2d(bias=False) -> BatchNorm2d`` (``nor_conv_kxk`` and block convs)."""
-
-        def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
-            super().__init__(
-                nn.ReLU(inplace=False),
-                nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-                nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
-            )
-
-    class ZeroOp(nn.Module):
-        """The ``none`` op: its input times 0 (same shape, still attached to the graph)."""
-
-        def forward(self, x: Any) -> Any:
-            return x.mul(0.0)
-
-    class ResNetBasicBlock(nn.Module):
-        """Stride-2 residual block between stages (no ReLU after the addition)."""
-
-        def __init__(self, c_in: int, c_out: int) -> None:
-            super().__init__()
-            self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
-            self.conv_b = ReLUConvBN(c_out, c_out, 3)
-            self.downsample = nn.Sequential(
-                nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
-                nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
-            )
-
-        def forward(self, x: Any) -> Any:
-            return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-    def make_op(op: str, channels: int) -> nn.Module:
-        if op == "none":
-            return ZeroOp()
-        if op == "skip_connect":
-            return nn.Identity()
-        if op == "nor_conv_1x1":
-            return ReLUConvBN(channels, channels, 1)
-        if op == "nor_conv_3x3":
-            return ReLUConvBN(channels, channels, 3)
-        if op == "avg_pool_3x3":
-            return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        raise InvalidArchError(f"unknown NAS-Bench-201 op {op!r}")  # pragma: no cover
-
-    class NB201Cell(nn.Module):
-        """The 4-node cell; ``edges[k]`` holds the ops of edge ``EDGES[k]``, summed."""
-
-        def __init__(self, sets: Sequence[Sequence[str]], channels: int, combine: str) -> None:
-            super().__init__()
-            self.mean = combine == "mean"
-            self.edges = nn.ModuleList(
-                nn.ModuleList(make_op(op, channels) for op in ops) for ops in sets
-            )
-
-        def _edge(self, k: int, x: Any) -> Any:
-            ops = cast("nn.ModuleList", self.edges[k])
-            if len(ops) == 0:
-                return x.mul(0.0)
-            out = ops[0](x)
-            for op in ops[1:]:
-                out = out + op(x)
-            if self.mean and len(ops) > 1:
-                out = out / len(ops)
-            return out
-
-        def forward(self, x: Any) -> Any:
-            nodes = [x]
-            for node in range(1, _NUM_NODES):
-                total = self._edge(_EDGE_INDEX[(0, node)], nodes[0])
-                for source in range(1, node):
-                    total = total + self._edge(_EDGE_INDEX[(source, node)], nodes[source])
-                nodes.append(total)
-            return nodes[-1]
-
-    class NB201Network(nn.Module):
-        """NAS-Bench-201's ``TinyNetwork``: stem, 3 stages of cells, head; returns logits."""
-
-        def __init__(
-            self, sets: Sequence[Sequence[str]], C: int, N: int, num_classes: int, combine: str
-        ) -> None:
-            super().__init__()
-            self.stem = nn.Sequential(
-                nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C)
-            )
-            cells: list[nn.Module] = []
-            c_prev = C
-            for stage, width in enumerate((C, 2 * C, 4 * C)):
-                if stage > 0:
-                    cells.append(ResNetBasicBlock(c_prev, width))
-                cells.extend(NB201Cell(sets, width, combine) for _ in range(N))
-                c_prev = width
-            self.cells = nn.ModuleList(cells)
-            # the reference uses ReLU(inplace=True) here; out-of-place is numerically identical
-            # and safe under torch.func transforms
-            self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
-            self.global_pooling = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Linear(c_prev, num_classes)
-
-        def forward(self, x: Any) -> Any:
-            h = self.stem(x)
-            for cell in self.cells:
-                h = cell(h)
-            h = self.global_pooling(self.lastact(h)).flatten(1)
-            return self.classifier(h)
-
-    for cls in (ReLUConvBN, ZeroOp, ResNetBasicBlock, NB201Cell, NB201Network):
-        cls.__qualname__ = cls.__name__
-        globals()[cls.__name__] = cls
+        return NB201Network(sets, self.C, self.N, num_classes, combine, EDGES)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_MODULES:
-        _define_modules()
-        return globals()[name]
+    """The torch modules (``NB201Network``, ``NB201Cell``, ...) stay reachable from here; they
+    live in :mod:`nasx.spaces._nb201_net`, imported on first access (it imports torch)."""
+    if name in ("ReLUConvBN", "ZeroOp", "ResNetBasicBlock", "NB201Cell", "NB201Network"):
+        from . import _nb201_net
+
+        return getattr(_nb201_net, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_spaces.add("nasbench201", NASBench201)

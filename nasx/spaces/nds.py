@@ -74,8 +74,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from ..registry import spaces as _spaces
-from .base import SearchSpace
+from .base import SearchSpace, register_space
 from .darts import (
     CellPruning,
     Genotype,
@@ -438,6 +437,7 @@ class NDSSpace(CellPruning, SearchSpace):
         return self._arch(geno, *self.pruning_size())
 
 
+@register_space("nds-darts")
 class NDSDarts(NDSSpace):
     """NDS ``DARTS``: 8 ops (``none`` included), 4 nodes, all nodes concatenated."""
 
@@ -445,6 +445,7 @@ class NDSDarts(NDSSpace):
     family = "darts"
 
 
+@register_space("nds-darts-fix-w-d")
 class NDSDartsFixWD(NDSSpace):
     """NDS ``DARTS_fix-w-d``: the DARTS family with width and depth fixed (options)."""
 
@@ -458,6 +459,7 @@ class NDSDartsFixWD(NDSSpace):
     }
 
 
+@register_space("nds-enas")
 class NDSEnas(NDSSpace):
     """NDS ``ENAS``: 5 ops, 5 nodes, loose ends concatenated."""
 
@@ -465,6 +467,7 @@ class NDSEnas(NDSSpace):
     family = "enas"
 
 
+@register_space("nds-pnas")
 class NDSPnas(NDSSpace):
     """NDS ``PNAS``: 8 ops, 5 nodes, all nodes concatenated."""
 
@@ -472,6 +475,7 @@ class NDSPnas(NDSSpace):
     family = "pnas"
 
 
+@register_space("nds-nasnet")
 class NDSNasnet(NDSSpace):
     """NDS ``NASNet``: 13 ops, 5 nodes, loose ends concatenated."""
 
@@ -479,12 +483,9 @@ class NDSNasnet(NDSSpace):
     family = "nasnet"
 
 
+@register_space("nds-amoeba")
 class NDSAmoeba(NDSSpace):
     """NDS ``Amoeba``: 8 ops, 5 nodes, loose ends concatenated."""
 
     name = "nds-amoeba"
     family = "amoeba"
-
-
-for _cls in (NDSDarts, NDSDartsFixWD, NDSEnas, NDSPnas, NDSNasnet, NDSAmoeba):
-    _spaces.add(_cls.name, _cls)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from ..registry import proxies as _proxies
 from ..registry import spaces as _spaces
+from ..spaces.base import register_space
 from .contracts import check_proxy, check_space
 from .toy import ToySpace, toy_fitness
 
 __all__ = ["ToySpace", "toy_fitness", "check_space", "check_proxy"]
 
-if "toy" not in _spaces._items:
-    _spaces.add("toy", ToySpace)
+if not _spaces.registered("toy"):
+    register_space("toy")(ToySpace)
 
-if "toy-oracle" not in _proxies._items:
+if not _proxies.registered("toy-oracle"):
     from ..proxies.base import register_proxy
 
     def _oracle(model, batch, ctx):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from nasx.errors import ConfigError
-from nasx.strategies.evolution import RegularizedEvolution
-from nasx.strategies.random import RandomSearch
+from nasx.records import Evaluation
+from nasx.search.evolution import RegularizedEvolution
+from nasx.search.random import RandomSearch
 from nasx.testing.toy import ToySpace
 
 # 3**10 = 59,049 architectures; fitness is additive over digits (plus a small interaction term),
@@ -109,7 +110,7 @@ def test_infeasible_members_never_win_a_tournament_against_feasible_ones():
     # 40 draws from 3 members: the feasible one is in every sample (miss: (2/3)**40 < 1e-7)
     ev = RegularizedEvolution(space, seed=0, population=3, sample=40)
     members = ev.ask(3)
-    ev.tell(members[0], -math.inf, {"infeasible": "params > max"})
+    ev.tell(members[0], -math.inf, Evaluation(members[0], -math.inf, infeasible="params > max"))
     ev.tell(members[1], float("nan"))  # a failure counts as -inf too
     ev.tell(members[2], 0.5)
     for child in ev.ask(10):
@@ -155,7 +156,8 @@ def test_population_proxy_is_reranked_over_history():
     # member 1 is best on both components; told fitness values are deliberately misleading
     comps = [(1.0, 5.0), (9.0, 0.0), (2.0, 4.0)]
     for a, (x, y), told in zip(members, comps, (100.0, 0.0, 50.0)):
-        ev.tell(a, told, {"proxy": spec, "results": {"evo-test-a": R(x), "evo-test-b": R(y)}})
+        ev.tell(a, told, Evaluation(a, told, proxy=spec,
+                                    results={"evo-test-a": R(x), "evo-test-b": R(y)}))
     for child in ev.ask(10):
         assert sum(p != q for p, q in zip(child.spec, members[1].spec)) == 1
 

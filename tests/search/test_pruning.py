@@ -7,8 +7,9 @@ import math
 import pytest
 
 from nasx.errors import BudgetError, ConfigError, InvalidArchError, NasxError
+from nasx.records import Evaluation
+from nasx.search.pruning import PruningSearch, SupernetSpace
 from nasx.spaces.nasbench201 import EDGES, OPS, NASBench201
-from nasx.strategies.pruning import PruningSearch, SupernetSpace
 from nasx.testing.toy import ToySpace
 
 TINY = {"C": 8, "N": 1, "input_size": 8}
@@ -107,8 +108,8 @@ def test_population_proxy_ranks_within_the_round():
             v = _value(pr.wrapped, a)
             # component a agrees with the objective, component b (lower is better) too; the
             # told fitness is garbage, so only the round's rank aggregation can get it right
-            pr.tell(a, 0.0, {"proxy": spec, "results": {"prune-test-a": R(v),
-                                                         "prune-test-b": R(-v)}})
+            pr.tell(a, 0.0, Evaluation(a, 0.0, proxy=spec,
+                                       results={"prune-test-a": R(v), "prune-test-b": R(-v)}))
     best = tuple(max((o for o in OPS if o != "none"), key=lambda o: VALUES[e][o]) for e in EDGES)
     assert pr.result().spec == best
 

@@ -1,0 +1,275 @@
+"""Cache-aware scoring: :class:`ScoreService` and the ``score`` run behind ``nasx.score()``.
+
+The service looks every (architecture, proxy) up in the store, sends only the missing ones to
+the executor, and stores each new score as soon as it exists; a search, a score run and an
+evaluation all score through it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .arch import Arch
+from .context import OnEvent, RunContext, check_run_options, make_batch, parse_proxies
+from .data import ProbeBatch, ProbeDataset
+from .events import Progress
+from .executors import Executor, ScoringJob, get_executor
+from .population import leaf_proxies, population_fitness
+from .proxies.base import ProxySpec
+from .records import OK, OOM, ScoreKey, ScoreResult, finite_or_none, opts_key
+from .registry import make_space
+from .scoring import (
+    check_chunk_size,
+    check_grad_method,
+    device_identity,
+    key_options,
+    resolve_device,
+)
+from .store import Store
+
+__all__ = ["ScoreService", "score"]
+
+
+class ScoreService:
+    """Cache-aware scoring of many architectures with many proxies.
+
+    Looks every (arch, proxy) up in the store first, sends only the missing ones to the
+    executor, writes each new score to the store as soon as it exists, and returns results in
+    the order asked. With a one-at-a-time executor every architecture is looked up again just
+    before it is scored, so a score another process stored meanwhile is read, not recomputed.
+
+    A stored failure is retried unless ``keep_failures`` is set; even then an out-of-memory
+    failure is reused only on the physical device that ran out of memory.
+
+    ``scoring_opts`` are further options of the scoring route that can change values (they go
+    into every key through :func:`nasx.scoring.key_options`; None values are left out).
+    """
+
+    def __init__(
+        self,
+        space: Any,
+        proxies: Sequence[ProxySpec],
+        batch: ProbeBatch,
+        *,
+        device: Any = "auto",
+        seed: int = 0,
+        store: Store | None = None,
+        executor: Executor | None = None,
+        chunk_size: int | None = None,
+        build_space: Any = None,
+        keep_failures: bool = False,
+        scoring_opts: Mapping[str, Any] | None = None,
+        grad_method: str = "auto",
+    ) -> None:
+        self.space = space
+        self.build_space = build_space or space
+        self.proxies = list(proxies)
+        self.batch = batch
+        self.device = resolve_device(device)
+        self.seed = int(seed)
+        self.store = store
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.keep_failures = keep_failures
+        self.scoring_opts = dict(scoring_opts or {})
+        self.grad_method = check_grad_method(grad_method)
+        if self.grad_method != "auto":  # auto is the default route: keys stay as they were
+            self.scoring_opts.setdefault("grad_method", self.grad_method)
+        self.executor = executor or get_executor("sequential")
+        self.job = ScoringJob(
+            space_name=space.name,
+            space_opts=dict(space.opts),
+            proxies=[p.name for p in self.proxies],
+            batch=batch,
+            device=str(self.device),
+            seed=self.seed,
+            chunk_size=self.chunk_size,
+            space=self.build_space,
+            grad_method=self.grad_method,
+        )
+        self._space_key = opts_key(space.opts)
+        self._specs = {p.name: p for p in self.proxies}
+        self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
+        self._device_name = device_identity(self.device)
+        self._scoring = {
+            p.name: json.dumps(key_options(p, chunk_size=self.chunk_size, **self.scoring_opts),
+                               sort_keys=True)
+            for p in self.proxies
+        }
+        #: the kind of device the executor's workers score on (the store key's device)
+        self.device_kind = self.executor.device_kind(self.job)
+
+    def key(self, arch: Arch, spec: ProxySpec, kind: str | None = None) -> ScoreKey:
+        """The store key of ``arch`` scored by ``spec`` on a device of ``kind`` (default: the
+        kind the executor's workers score on)."""
+        scoring = self._scoring.get(spec.name)
+        if scoring is None:
+            scoring = json.dumps(key_options(spec, chunk_size=self.chunk_size,
+                                             **self.scoring_opts), sort_keys=True)
+        return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
+                        self.batch.fingerprint, self.seed, kind or self.device_kind, scoring)
+
+    def _lookup(self, arch: Arch, spec: ProxySpec) -> ScoreResult | None:
+        """A stored result that may be served (failures only when kept and still meaningful)."""
+        if self.store is None:
+            return None
+        rec = self.store.get_record(self.key(arch, spec), spec.higher_is_better)
+        if rec is None:
+            return None
+        hit, device_name = rec
+        if hit.status == OK and hit.value is not None:
+            return hit
+        if not self.keep_failures:
+            return None
+        if hit.status == OOM and device_name != self._device_name:
+            return None
+        return hit
+
+    def _missing(self, arch: Arch, have: dict[str, ScoreResult]) -> None:
+        for spec in self.proxies:
+            if spec.name not in have:
+                hit = self._lookup(arch, spec)
+                if hit is not None:
+                    have[spec.name] = hit
+
+    def score(self, archs: Sequence[Arch], on_scored: Callable[[int], None] | None = None
+              ) -> list[dict[str, ScoreResult]]:
+        """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``).
+
+        Each new score is stored once, as soon as its worker returns it, under the kind of
+        device that worker computed it on; ``on_scored(i)`` is called once ``archs[i]`` has all
+        its results (in completion order)."""
+        out: list[dict[str, ScoreResult]] = [{} for _ in archs]
+        missing: list[int] = []
+        for i, a in enumerate(archs):
+            self._missing(a, out[i])
+            if len(out[i]) < len(self.proxies):
+                missing.append(i)
+            elif on_scored is not None:
+                on_scored(i)
+        # archs missing the same proxies are scored together, with only those proxies
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i in missing:
+            names = tuple(s.name for s in self.proxies if s.name not in out[i])
+            groups.setdefault(names, []).append(i)
+        one_at_a_time = getattr(self.executor, "parallelism", 1) <= 1
+        for names, idx in groups.items():
+            if one_at_a_time:
+                for i in idx:
+                    if len(idx) > 1:  # another process may have stored it meanwhile
+                        self._missing(archs[i], out[i])
+                    todo = tuple(n for n in names if n not in out[i])
+                    if todo:
+                        self._compute(todo, [i], archs, out, on_scored)
+                    elif on_scored is not None:
+                        on_scored(i)
+            else:
+                self._compute(names, idx, archs, out, on_scored)
+        return out
+
+    def _compute(self, names: tuple[str, ...], idx: list[int], archs: Sequence[Arch],
+                 out: list[dict[str, ScoreResult]],
+                 on_scored: Callable[[int], None] | None) -> None:
+        def keep(j: int, results: list[ScoreResult], kind: str) -> None:
+            i = idx[j]
+            for name, r in zip(names, results):
+                out[i][name] = r
+                if self.store is not None:
+                    # the physical device is known for local workers; remote ones by kind
+                    name_of = self._device_name if kind == self.device_kind else kind
+                    self.store.put(self.key(archs[i], self._specs[name], kind), r,
+                                   device_name=name_of)
+            if on_scored is not None:
+                on_scored(i)
+
+        self.executor.run(self._job_for(names), [archs[i] for i in idx], keep)
+
+    def _job_for(self, names: tuple[str, ...]) -> ScoringJob:
+        """The scoring job restricted to ``names`` (the full job when all are missing)."""
+        if list(names) == self.job.proxies:
+            return self.job
+        job = self._subjobs.get(names)
+        if job is None:
+            job = self._subjobs[names] = replace(self.job, proxies=list(names))
+        return job
+
+
+def score(
+    archs: str | Arch | Iterable[str | Arch],
+    space: str | Any = "nasbench201",
+    proxy: str | Sequence[str] = "gradalign-i",
+    *,
+    data: str | ProbeDataset | ProbeBatch | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    data_seed: int | None = None,
+    device: str = "auto",
+    store: str | Store | None | bool = False,
+    space_opts: Mapping[str, Any] | None = None,
+    executor: str | Executor | None = None,
+    executor_opts: Mapping[str, Any] | None = None,
+    chunk_size: int | None = None,
+    download: bool = False,
+    keep_failures: bool = False,
+    grad_method: str = "auto",
+    on_event: OnEvent | None = None,
+) -> list[ScoreResult] | ScoreResult:
+    """Score architectures (strings in the space's notation, or Arch values) with proxies
+    (the implementation of :func:`nasx.score`; see :func:`nasx.api.score` for the arguments).
+
+    Returns one :class:`ScoreResult` for one arch and one proxy, else a flat list ordered by
+    arch, then proxy. Population proxies are combined over the given architectures.
+
+    Example:
+        >>> import nasx  # doctest: +SKIP
+        >>> r = nasx.score("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+"
+        ...                "|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
+        ...  # doctest: +SKIP
+    """
+    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
+                      batch_size=batch_size)
+    single = isinstance(archs, (str, Arch))
+    items = [archs] if single else list(archs)  # type: ignore[list-item]
+    space_obj = make_space(space, **dict(space_opts or {}))
+    parsed = [space_obj.check(a) if isinstance(a, Arch) else space_obj.parse(a) for a in items]
+    specs = parse_proxies(proxy)
+    leaves = leaf_proxies(specs)
+    batch = make_batch(data, space_obj, batch_size=batch_size,
+                       seed=seed if data_seed is None else data_seed, download=download,
+                       proxies=leaves, on_event=on_event)
+    done = [0]
+
+    def scored(i: int) -> None:
+        done[0] += 1
+        if on_event:
+            on_event(Progress(done[0], len(parsed), "score", parsed[i].text))
+
+    with RunContext(store, executor, device=resolve_device(device),
+                    executor_opts=executor_opts) as run:
+        service = ScoreService(space_obj, leaves, batch, device=device, seed=seed,
+                               store=run.store, executor=run.executor, chunk_size=chunk_size,
+                               keep_failures=keep_failures, grad_method=grad_method)
+        rows = service.score(parsed, on_scored=scored)
+    out: list[ScoreResult] = []
+    pop_values = {s.name: population_fitness(s, rows) for s in specs if s.population}
+    for i, a in enumerate(parsed):
+        for s in specs:
+            if s.population:
+                v = finite_or_none(pop_values[s.name][i])
+                ok = v is not None
+                out.append(ScoreResult(a.text, s.name, v,
+                                       "ok" if ok else "failed",
+                                       None if ok else "a component failed",
+                                       sum(rows[i][c.name].seconds for c in leaves),
+                                       all(r.cached for r in rows[i].values()),
+                                       s.higher_is_better))
+            else:
+                out.append(rows[i][s.name])
+    if single and len(specs) == 1:
+        return out[0]
+    return out
+
+
