@@ -298,33 +298,8 @@ def evaluate(
     grad_method: str = "auto",
     on_event: Callable[[Event], None] | None = None,
 ) -> EvalReport:
-    """Score a sample of ground-truth architectures and report rank metrics per proxy.
-
-    Args:
-        space: registered space (or object).
-        proxy: one or more proxies (``"a,b"`` or a list); all are scored together on each
-            architecture (shared initial weights, shared cache); population proxies are
-            combined over the sample.
-        truth: a CSV path, or a sequence of (arch or arch string, accuracy).
-        arch_col / acc_col: CSV column names.
-        sample: number of architectures sampled without replacement with
-            ``numpy.random.default_rng(seed)``; None (or at least the file's size) = all.
-            Architectures that are equal in the space (same canonical key) are one entry with
-            their mean accuracy.
-        seed: seed of the sample, of the probe batch (unless ``data_seed``) and of the first
-            weight initialisation.
-        init_seeds: repeat with this many initialisation seeds; metrics get mean and std.
-        data, batch_size, data_seed, device, store, executor, executor_opts, chunk_size,
-            keep_failures, grad_method: as in
-            :func:`nasx.search` (store: None = the user store, False = none, or a path; every
-            score is written as soon as it exists, so an interrupted evaluation resumes).
-        on_event: receives :class:`nasx.events.Progress` events.
-
-    Example:
-        >>> rep = nasx.evaluate("nasbench201", "gradalign-i", "accuracies.csv",
-        ...                     acc_col="cifar10_test", sample=300, data="probe.npz")
-        ...  # doctest: +SKIP
-        >>> rep.metrics["gradalign-i"]["kendall"]  # doctest: +SKIP
+    """Score a sample of ground-truth architectures and report rank metrics per proxy (the
+    implementation of :func:`nasx.evaluate`; see :func:`nasx.api.evaluate` for the arguments).
     """
     from .scoring import device_kind, resolve_device
 
