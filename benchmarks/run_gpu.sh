@@ -17,8 +17,19 @@ timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>
 timeout 240 python3 benchmarks/throughput.py --device cuda --threads 4 --sections cpu,workers,tenas \
     --cells 20 --loop-cells 2 --tenas-cells 3 --workers 1,2,4,8,16 --worker-cells 256 \
     --out "$OUT/throughput_cuda.json" 2>&1 | tail -30
+ALL=$(python3 -c "import nasx; print(','.join(nasx.list_proxies()))")
 timeout $((SUITE_BUDGET + 90)) python3 benchmarks/table_suite.py --device cuda --n 1000 --shards 8 \
-    --time-budget "$SUITE_BUDGET" --store "$OUT/suite.sqlite" --out "$OUT/paper_tables_gpu.json" \
+    --batch-size 64 --proxies "$ALL" --time-budget "$SUITE_BUDGET" --store "$OUT/suite.sqlite" \
+    --out "$OUT/nb201_all_gpu.json" --dump-scores "$OUT/nb201_scores_gpu.csv" \
     2>&1 | tee "$OUT/suite.log" | grep -v "^\[" | tail -60
+timeout 120 python3 benchmarks/ensemble_nb201.py --scores "$OUT/nb201_scores_gpu.csv" \
+    --settings "$OUT/nb201_all_gpu.json" --out "$OUT/ensemble_nb201_gpu.json" 2>&1 | tail -45
 timeout 150 python3 benchmarks/speed.py --device cuda --cells 10 --warmup 2 \
     --out "$OUT/speed_cuda.json" 2>&1 | tail -25
+# search quality on NAS-Bench-201: the built-in ensemble and gradalign-i, random and evolution,
+# budgets 100 and 500, 5 seeds (scores shared through one store)
+for P in nasx-ens gradalign-i; do
+  timeout 600 python3 benchmarks/strategies_nb201.py --proxy "$P" --device cuda --batch-size 64 \
+      --strategies random,evolution --budgets 100,500 --seeds 0-4 --store "$OUT/strategies.sqlite" \
+      --out "$OUT/strategies_nb201_${P}_gpu.json" 2>&1 | tail -12
+done

@@ -70,14 +70,26 @@ def _oriented_ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
 
 
 class Ensemble:
-    """The combine function of an ensemble: weighted aggregation of the members' ranks."""
+    """The combine function of an ensemble: weighted aggregation of the members' ranks.
+
+    ``orientation`` maps each member to ``higher_is_better``; None looks the members up when
+    first called (so a built-in ensemble can be registered before its members are)."""
 
     def __init__(self, members: Sequence[str], weights: Sequence[float], aggregation: str,
-                 orientation: Mapping[str, bool]) -> None:
+                 orientation: Mapping[str, bool] | None = None) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ConfigError(f"unknown ensemble aggregation {aggregation!r}; use one of "
+                              f"{', '.join(AGGREGATIONS)}")
         self.members = tuple(members)
         self.weights = tuple(float(w) for w in weights)
         self.aggregation = aggregation
-        self.orientation = dict(orientation)
+        self._orientation = None if orientation is None else dict(orientation)
+
+    @property
+    def orientation(self) -> dict[str, bool]:
+        if self._orientation is None:
+            self._orientation = {m: get_proxy(m).higher_is_better for m in self.members}
+        return self._orientation
 
     def __call__(self, components: Mapping[str, np.ndarray]) -> np.ndarray:
         total: np.ndarray | None = None
