@@ -1,0 +1,49 @@
+"""The built-in ensemble ``nasx-ens``: registered like every built-in, members registered and
+distinct, and its score is the rank aggregation of its members."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nasx
+from nasx.population import leaf_proxies, population_values
+from nasx.proxies import ensembles
+from nasx.proxies.base import get_proxy
+from nasx.proxies.ensemble import ensemble
+
+
+def test_registered_with_its_members():
+    spec = get_proxy("nasx-ens")
+    assert spec.population and spec.higher_is_better
+    assert spec.components == ensembles.NASX_ENS_MEMBERS
+    assert len(set(spec.components)) == len(spec.components)
+    for m in spec.components:
+        assert not get_proxy(m).population  # every member is scored per model
+    assert [p.name for p in leaf_proxies(["nasx-ens"])] == list(spec.components)
+    assert "nasx-ens" in nasx.list_proxies()
+
+
+def test_needs_are_the_members_needs():
+    spec = get_proxy("nasx-ens")
+    want = set()
+    for m in spec.components:
+        want |= set(get_proxy(m).needs)
+    assert set(spec.needs) == want
+
+
+def test_equals_the_same_ensemble_by_name():
+    spec = get_proxy("nasx-ens")
+    same = ensemble(list(spec.components), aggregation=ensembles.NASX_ENS_AGGREGATION)
+    rng = np.random.default_rng(0)
+    leaves = {m: list(rng.normal(size=12)) for m in spec.components}
+    leaves[spec.components[0]][3] = None  # a failure ranks last
+    a = population_values(spec, leaves)
+    b = population_values(same, leaves)
+    assert np.allclose(a, b)
+    # an architecture ranked best by every member scores highest
+    for m in spec.components:
+        hib = get_proxy(m).higher_is_better
+        leaves[m][5] = 1e9 if hib else -1e9
+    v = population_values(spec, leaves)
+    assert int(np.argmax(v)) == 5 and v[5] == pytest.approx(np.max(v))
