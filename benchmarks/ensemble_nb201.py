@@ -96,8 +96,11 @@ def greedy(candidates: list[str], leaves: dict[str, list], acc: np.ndarray, idx:
         if chosen and t - best < min_gain:
             break
         chosen.append(c)
-        best = t
+        best = max(best, t) if min_gain < 0 else t
         trace.append({"members": list(chosen), "selection_kendall": t})
+    if trace and min_gain < 0:  # the whole path: keep its best prefix (first of ties)
+        top = max(range(len(trace)), key=lambda i: (trace[i]["selection_kendall"], -i))
+        chosen = list(trace[top]["members"])
     return chosen, trace
 
 
@@ -127,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scores", required=True, help="CSV of table_suite.py --dump-scores")
     ap.add_argument("--split-seed", type=int, default=0)
-    ap.add_argument("--min-gain", type=float, default=0.002)
+    ap.add_argument("--min-gain", type=float, default=0.002,
+                    help="stop when the best addition gains less; a negative value runs the "
+                         "selection to --max-members and keeps the best prefix of the path")
     ap.add_argument("--max-members", type=int, default=6)
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--extra", default="gradalign-i+naswot+flops",
@@ -171,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         members, trace = greedy(candidates, leaves, c10, sel, agg, args.min_gain,
                                 args.max_members)
         runs[agg] = {"members": members, "trace": trace,
-                     "selection_kendall": trace[-1]["selection_kendall"] if trace else None}
+                     "selection_kendall": max(t["selection_kendall"] for t in trace
+                                              if t["members"] == members) if trace else None}
     agg = max(runs, key=lambda a: runs[a]["selection_kendall"] or -math.inf)
     chosen = ensemble_name(runs[agg]["members"], agg)
 
@@ -223,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         "note": ("cifar100_test and imagenet16_test are ranked with networks built for 10 "
                  "classes and probed with CIFAR-10 images"),
         "proxies": table,
-        "ensemble_choice": {"rule": f"greedy forward selection on the selection half, "
-                                    f"cifar10_test Kendall tau, equal weights, min gain "
-                                    f"{args.min_gain}, at most {args.max_members} members; "
-                                    "aggregation with the higher selection-half tau",
+        "ensemble_choice": {"rule": (f"greedy forward selection on the selection half, "
+                                     f"cifar10_test Kendall tau, equal weights, " + (
+                                         f"min gain {args.min_gain}" if args.min_gain >= 0
+                                         else "run to the end, best prefix kept") +
+                                     f", at most {args.max_members} members; aggregation "
+                                     "with the higher selection-half tau"),
                             "candidates": candidates, "runs": runs, "chosen": chosen},
         "chosen": report(chosen),
         "compare": compare,

@@ -28,7 +28,7 @@ timeout 150 python3 benchmarks/speed.py --device cuda --cells 10 --warmup 2 \
     --out "$OUT/speed_cuda.json" 2>&1 | tail -25
 # search quality on NAS-Bench-201: the built-in ensemble and gradalign-i, random and evolution,
 # budgets 100 and 500, 5 seeds (scores shared through one store)
-for P in nasx-ens gradalign-i; do
+for P in nasx-ens gradalign-i; do  # nasx-ens: see nasx/proxies/ensembles.py
   timeout 600 python3 benchmarks/strategies_nb201.py --proxy "$P" --device cuda --batch-size 64 \
       --strategies random,evolution --budgets 100,500 --seeds 0-4 --store "$OUT/strategies.sqlite" \
       --out "$OUT/strategies_nb201_${P}_gpu.json" 2>&1 | tail -12
