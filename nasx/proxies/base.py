@@ -58,6 +58,7 @@ BATCH_SPLIT = ("invariant", "sensitive")
 #: "sensitive" (the safe default: the chunk goes into the key and is never changed silently).
 _BUILTIN_SPLIT = {
     "gradalign-i": "invariant", "gradalign-ii": "invariant", "gradsign": "invariant",
+    "gradalign-i-frac": "invariant", "gradalign-ii-norm": "invariant",
     "ntk": "invariant", "linear-regions": "invariant", "naswot": "invariant",
     "zen": "invariant", "synflow": "invariant", "params": "invariant", "flops": "invariant",
     "te-nas": "invariant",
