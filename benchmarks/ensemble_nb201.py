@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "note": ("cifar100_test and imagenet16_test are ranked with networks built for 10 "
                  "classes and probed with CIFAR-10 images"),
         "proxies": table,
-        "ensemble_choice": {"rule": (f"greedy forward selection on the selection half, "
-                                     f"cifar10_test Kendall tau, equal weights, " + (
+        "ensemble_choice": {"rule": ("greedy forward selection on the selection half, "
+                                     "cifar10_test Kendall tau, equal weights, " + (
                                          f"min gain {args.min_gain}" if args.min_gain >= 0
                                          else "run to the end, best prefix kept") +
                                      f", at most {args.max_members} members; aggregation "

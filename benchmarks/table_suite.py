@@ -149,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     kept = [t for t, _ in rows]
     leaf_values = {lf.name: [r[lf.name].value if r[lf.name].ok else None for _, r in rows]
                    for lf in leaves}
+    cols = [c for c in args.acc_cols.split(",") if c]
+    truths = {c: {a.text: acc for a, acc in read_truth(args.truth, space, "arch", c)}
+              for c in cols}
     if args.dump_scores:
         import csv
 
-        cols = [c for c in args.acc_cols.split(",") if c]
-        truths = {c: {a.text: acc for a, acc in read_truth(args.truth, space, "arch", c)}
-                  for c in cols}
         Path(args.dump_scores).parent.mkdir(parents=True, exist_ok=True)
         with open(args.dump_scores, "w", newline="") as f:
             w = csv.writer(f)
@@ -171,9 +171,8 @@ def main(argv: list[str] | None = None) -> int:
            platform.processor() or platform.machine(), "threads": args.threads,
            "workers": args.shards}
     outs = []
-    for k, col in enumerate(c for c in args.acc_cols.split(",") if c):
-        truth = {a.text: acc for a, acc in read_truth(args.truth, space, "arch", col)}
-        acc = np.array([truth[t] for t in kept])
+    for k, col in enumerate(cols):
+        acc = np.array([truths[col][t] for t in kept])
         dataset = dataset_of(col)
         table = []
         known = {p[0] for p in PAPER}

@@ -21,7 +21,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from ..errors import BudgetError, DataError
+from ..errors import BudgetError
 from ..events import Evaluated, Event
 from .common import (
     Renderer,
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise BudgetError("--top-k must be at least 1")
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
-    truth = _load_truth(args)  # read (and checked) before anything is scored
+    truth_space, truth = _load_truth(args)  # read (and checked) before anything is scored
 
     interrupted = False
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if truth is not None and (result.best is not None or result.top):
         from ..evaluation import truth_report
 
-        report = truth_report(result, truth, space=truth_space(args), acc_col=args.acc_col)
+        report = truth_report(result, truth, space=truth_space, acc_col=args.acc_col)
         report = dataclasses.replace(report, truth=args.truth)
     if interrupted:
         # stdout gets the best so far (or JSON); the caller sees exit status 130
@@ -158,21 +158,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def truth_space(args: argparse.Namespace) -> Any:
-    from ..api import make_space
-
-    return make_space(args.space, **parse_kv(args.space_opt, "--space-opt"))
-
-
-def _load_truth(args: argparse.Namespace) -> Any:
+def _load_truth(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(space, {arch: accuracy})`` of ``--truth`` (``(None, None)`` without it); the file's
+    errors (missing column, no rows, bad values) are raised here, before any scoring."""
     if args.truth is None:
-        return None
+        return None, None
+    from ..api import make_space
     from ..evaluation import load_truth
 
-    table = load_truth(args.truth, truth_space(args), args.arch_col, args.acc_col)
-    if not table:
-        raise DataError(f"{args.truth}: no rows with an accuracy in column {args.acc_col!r}")
-    return table
+    space = make_space(args.space, **parse_kv(args.space_opt, "--space-opt"))
+    return space, load_truth(args.truth, space, args.arch_col, args.acc_col)
 
 
 def _with_truth(result: Any, report: Any) -> dict[str, Any]:

@@ -153,9 +153,6 @@ def ensemble(members: Sequence[str] | Mapping[str, float], *,
     """
     if _depth > _MAX_DEPTH:
         raise ConfigError("ensemble definitions nest too deeply")
-    if aggregation not in AGGREGATIONS:
-        raise ConfigError(f"unknown ensemble aggregation {aggregation!r}; use one of "
-                          f"{', '.join(AGGREGATIONS)}")
     names, ws = _check_members(members, weights)
     specs = [_resolve(n, _depth + 1) for n in names]
     needs: set[str] = set()
@@ -208,7 +205,8 @@ def parse_ensemble(text: str, *, _depth: int = 0) -> ProxySpec:
     if text.endswith("]") and "[" in text:
         text, _, agg = text[:-1].rpartition("[")
         aggregation = agg.strip()
-    members: dict[str, float] = {}
+    names: list[str] = []
+    weights: list[Any] = []
     for part in (p.strip() for p in text.split("+")):
         if part == "":
             raise ConfigError(f"ensemble {text!r}: empty member (write members as "
@@ -222,10 +220,9 @@ def parse_ensemble(text: str, *, _depth: int = 0) -> ProxySpec:
                 raise ConfigError(f"ensemble {text!r}: {part!r} is not 'weight*proxy'") \
                     from None
             part = rest.strip()
-        if part in members:
-            raise ConfigError(f"ensemble: member(s) {part} given more than once")
-        members[part] = w
-    return ensemble(members, aggregation=aggregation, _depth=_depth)
+        names.append(part)
+        weights.append(w)
+    return ensemble(names, weights=weights, aggregation=aggregation, _depth=_depth)
 
 
 def ensemble_from_file(path: str | Path, *, _depth: int = 0) -> ProxySpec:
