@@ -26,7 +26,9 @@ from nasx.registry import proxies
 from nasx.scoring import ScoreResult
 from nasx.store import ScoreKey, Store
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_subprocess import cli_env, stored_scores  # noqa: E402
+
 TINY = ["--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
         "--space-opt", "input_size=8", "--data", "synthetic", "--batch-size", "16"]
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -318,20 +320,6 @@ def test_search_goes_on_past_raising_nan_and_non_number_proxies(tmp_path):
 
 
 # -- signals and concurrent processes ----------------------------------------------------------
-def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _count(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def _search_cmd(store: Path, budget: int) -> list[str]:
@@ -341,7 +329,7 @@ def _search_cmd(store: Path, budget: int) -> list[str]:
 
 def _wait_for(store: Path, n: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 240
-    while _count(store) < n:
+    while stored_scores(store) < n:
         assert proc.poll() is None, "the search ended before the signal"
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.05)
@@ -352,7 +340,7 @@ def _wait_for(store: Path, n: int, proc: subprocess.Popen) -> None:
 def test_signals_lose_at_most_the_evaluation_in_flight(tmp_path, sig):
     store = tmp_path / "s.sqlite"
     proc = subprocess.Popen(_search_cmd(store, 200), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
     try:
         _wait_for(store, 3, proc)
         proc.send_signal(sig)
@@ -361,7 +349,7 @@ def test_signals_lose_at_most_the_evaluation_in_flight(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    stored = _count(store)
+    stored = stored_scores(store)
     assert stored >= 3
     with Store(store) as st:
         assert st.integrity() == "ok"
@@ -377,10 +365,10 @@ def test_signals_lose_at_most_the_evaluation_in_flight(tmp_path, sig):
         assert proc.returncode == -signal.SIGKILL
     # the same command again: every stored score is reused, none computed twice
     again = subprocess.run(_search_cmd(store, stored + 2), capture_output=True, text=True,
-                           env=_env(), cwd=tmp_path, timeout=300, check=False)
+                           env=cli_env(), cwd=tmp_path, timeout=300, check=False)
     assert again.returncode == 0, again.stderr
     res = json.loads(again.stdout)
-    assert res["cached"] == stored and _count(store) == stored + 2
+    assert res["cached"] == stored and stored_scores(store) == stored + 2
 
 
 _COUNTING_PLUGIN = textwrap.dedent('''
@@ -419,7 +407,7 @@ def test_concurrent_processes_share_one_store(tmp_path):
     (tmp_path / "scorer.py").write_text(_SCORER)
     log = tmp_path / "count.log"
     store = tmp_path / "shared.sqlite"
-    env = _env(COUNT_LOG=str(log))
+    env = cli_env(COUNT_LOG=str(log))
     env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env["PYTHONPATH"]
     procs = [subprocess.Popen([sys.executable, str(tmp_path / "scorer.py"), str(store), order],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +28,9 @@ from nasx.testing.toy import ToySpace, toy_fitness
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:synthetic probe data")
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_subprocess import cli_env, stored_scores  # noqa: E402
+
 TOY = {"length": 4, "choices": 3}
 COMMON = {"data": "synthetic", "batch_size": 20}
 
@@ -265,22 +266,6 @@ def _cli(store: Path, strategy: str, budget: int | None, proxy: str = "gradalign
     return cmd
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _stored(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy,budget,kill_at", [
     ("random", 24, 8),
@@ -290,16 +275,16 @@ def _stored(store: Path) -> int:
 def test_sigkilled_search_resumes(tmp_path, strategy, budget, kill_at):
     full_store = tmp_path / "full.sqlite"
     done = subprocess.run(_cli(full_store, strategy, budget), capture_output=True, text=True,
-                          env=_env(), cwd=tmp_path, timeout=600, check=False)
+                          env=cli_env(), cwd=tmp_path, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     full = json.loads(done.stdout)
 
     store = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(_cli(store, strategy, budget), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=_env(), cwd=tmp_path)
+                            stderr=subprocess.DEVNULL, env=cli_env(), cwd=tmp_path)
     deadline = time.monotonic() + 300
     try:
-        while _stored(store) < kill_at:
+        while stored_scores(store) < kill_at:
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.monotonic() < deadline, "no progress"
             time.sleep(0.05)
@@ -307,20 +292,20 @@ def test_sigkilled_search_resumes(tmp_path, strategy, budget, kill_at):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    stored = _stored(store)
+    stored = stored_scores(store)
     assert stored < full["evaluated"]
 
     again = subprocess.run(_cli(store, strategy, budget), capture_output=True, text=True,
-                           env=_env(), cwd=tmp_path, timeout=600, check=False)
+                           env=cli_env(), cwd=tmp_path, timeout=600, check=False)
     assert again.returncode == 0, again.stderr
     resumed = json.loads(again.stdout)
     assert {k: resumed[k] for k in ("best", "score", "top", "evaluated")} == \
         {k: full[k] for k in ("best", "score", "top", "evaluated")}
     # scores computed after the restart = evaluations minus those answered by the store
     computed = resumed["evaluated"] - resumed["cached"]
-    assert computed == _stored(store) - stored
+    assert computed == stored_scores(store) - stored
     assert resumed["cached"] == full["cached"] + stored
-    assert _stored(store) == _stored(full_store)
+    assert stored_scores(store) == stored_scores(full_store)
     assert not math.isnan(resumed["score"])
 
 

@@ -4,9 +4,7 @@ phase, a valid genotype, cache keys that hold every option changing a supernet, 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +20,8 @@ from nasx.spaces.nasbench201 import NASBench201
 from nasx.spaces.nds import NDSAmoeba, NDSDarts, NDSDartsFixWD, NDSEnas, NDSNasnet, NDSPnas
 
 pytestmark = pytest.mark.filterwarnings("ignore:synthetic probe data")
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cli_subprocess import cli_env, stored_scores  # noqa: E402
 
 NDS_TINY = {"widths": "1", "depths": "1", "input_size": 8}
 SPACES = {
@@ -315,7 +314,7 @@ def test_interrupted_darts_pruning_resumes_to_the_same_genotype(tmp_path):
 
     with pytest.raises(Killed):
         api.search(**kw, store=tmp_path / "part.sqlite", on_event=kill)
-    stored = _stored(tmp_path / "part.sqlite")
+    stored = stored_scores(tmp_path / "part.sqlite")
     assert 60 <= stored < full.evaluated  # a round is scored, stored, then told
     resumed = api.search(**kw, store=tmp_path / "part.sqlite")
     assert str(resumed.best) == str(full.best) and resumed.score == full.score
@@ -332,34 +331,18 @@ def _cli(store: Path) -> list[str]:
             "--quiet"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _stored(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkilled_darts_pruning_resumes_to_the_same_genotype(tmp_path):
     full = subprocess.run(_cli(tmp_path / "full.sqlite"), capture_output=True, text=True,
-                          env=_env(), timeout=600, check=False)
+                          env=cli_env(), timeout=600, check=False)
     assert full.returncode == 0, full.stderr
     want = json.loads(full.stdout)
     store = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(_cli(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=_env())
+                            env=cli_env())
     deadline = time.monotonic() + 300
     try:
-        while _stored(store) < 65:  # past the op phase (56 supernets)
+        while stored_scores(store) < 65:  # past the op phase (56 supernets)
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.monotonic() < deadline, "no progress"
             time.sleep(0.05)
@@ -367,8 +350,8 @@ def test_sigkilled_darts_pruning_resumes_to_the_same_genotype(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    stored = _stored(store)
-    again = subprocess.run(_cli(store), capture_output=True, text=True, env=_env(),
+    stored = stored_scores(store)
+    again = subprocess.run(_cli(store), capture_output=True, text=True, env=cli_env(),
                            timeout=600, check=False)
     assert again.returncode == 0, again.stderr
     got = json.loads(again.stdout)
