@@ -1,7 +1,9 @@
 """Write ``tests/data/api_golden.json``: the values of ``tests/api_golden.cases()``.
 
 Run it only to pin the values of a deliberate change of behaviour (the file holds the values of
-the code before the engine was reorganised); ``tests/test_api_golden.py`` compares with it.
+the code before the engine was reorganised, except the te-nas scores of DARTS and NDS cells,
+re-pinned when ``linear-regions`` version 2 gave those networks TE-NAS's thin network);
+``tests/test_api_golden.py`` compares with it.
 ``--nasx-root DIR`` computes the values with the ``nasx`` package found in DIR (e.g. an export
 of an older commit: ``git archive 04df1ab nasx | tar -x -C /tmp/old``) instead of this checkout's.
 

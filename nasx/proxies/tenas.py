@@ -39,9 +39,12 @@ and the settings of ``prune_tenas.py`` / ``prune_launch.py``. Three proxies:
        a space provides its TE-NAS thin network; it takes ``thin_channels``-channel inputs).
        NAS-Bench-201 networks (nasx's ``nasbench201`` builder, supernets included) define it:
        the first cell's ops are rebuilt with ``C = thin_channels`` (1 by default) followed by
-       ``BatchNorm2d + ReLU``, as TE-NAS's ``depth=1, use_stem=False`` supernet; it is
-       initialised from ``ctx.seed`` (PyTorch default initialisation, as TE-NAS),
-       independently of ``model``'s weights;
+       ``BatchNorm2d + ReLU``, as TE-NAS's ``depth=1, use_stem=False`` supernet. DARTS and NDS
+       networks (``NetworkCIFAR``, supernets included) define it too: their normal cell with
+       ``C = thin_channels`` and reduction cell with ``2 * thin_channels``, no stem, then
+       ``BatchNorm2d + ReLU``, as TE-NAS's DARTS thin network (``depth=2, use_stem=False,
+       stem_multiplier=1``). The thin network is initialised from ``ctx.seed`` (PyTorch default
+       initialisation, as TE-NAS), independently of ``model``'s weights;
     2. otherwise the model itself, fed crops of all input channels (``thin_channels`` ignored);
        its count saturates quickly, which the docstring of :func:`linear_regions` states.
 
@@ -252,7 +255,7 @@ def linear_regions(model: nn.Module, batch, ctx: ScoreContext, n_samples: int = 
                    chunk: int = 1000, crop: int | None = 3, thin_channels: int = 1,
                    train_mode: bool = True) -> float:
     """TE-NAS linear-region count: distinct ReLU patterns over ``n_samples`` inputs (higher is
-    better). On a network without a thin copy (rule 3 of the module docstring) full images are
+    better). On a network without a thin copy (rule 2 of the module docstring) full images are
     used when ``crop`` does not fit it, and the count saturates at ``n_samples`` for wide nets."""
     if n_samples < 1 or chunk < 1:
         raise ProxyError("linear-regions: n_samples and chunk must be positive")
@@ -278,6 +281,8 @@ register_proxy(
 )(ntk_condition_number)
 register_proxy(
     "linear-regions",
+    # 2: DARTS and NDS networks count on TE-NAS's thin network (were: the full network)
+    version="2",
     higher_is_better=True,
     needs=("data", "train-mode"),
     paper=PAPER + " (number of linear regions)",

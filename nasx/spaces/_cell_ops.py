@@ -33,6 +33,7 @@ implemented: untrained networks are scored with it off).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -307,6 +308,50 @@ class MixedCell(_CellBase):
         return torch.cat(states[2:], dim=1)
 
 
+@dataclass(frozen=True)
+class CellFactory:
+    """Builds the discrete cells of a :class:`NetworkCIFAR` (picklable, unlike a closure, so the
+    networks pickle): ``normal`` / ``reduce`` are the :data:`CellSpec` of the two cell types."""
+
+    normal: CellSpec
+    reduce: CellSpec
+    affine: bool = True
+    pad_reduce: bool = False
+
+    @classmethod
+    def from_genotype(cls, geno: Sequence[Any], affine: bool = True,
+                      pad_reduce: bool = False) -> CellFactory:
+        """From a genotype ``(normal pairs, normal concat, reduce pairs, reduce concat)``."""
+        def spec(pairs: Sequence[tuple[str, int]], concat: Sequence[int]) -> CellSpec:
+            return tuple(op for op, _ in pairs), tuple(i for _, i in pairs), tuple(concat)
+
+        return cls(spec(geno[0], geno[1]), spec(geno[2], geno[3]), affine, pad_reduce)
+
+    def __call__(self, index: int, c_pp: int, c_p: int, c: int, reduction: bool,
+                 reduction_prev: bool) -> nn.Module:
+        return Cell(self.reduce if reduction else self.normal, c_pp, c_p, c, reduction,
+                    reduction_prev, self.affine, self.pad_reduce)
+
+
+@dataclass(frozen=True)
+class MixedCellFactory:
+    """Builds the supernet cells (:class:`MixedCell`) of a :class:`NetworkCIFAR` from the op sets
+    of the normal and the reduction cell's edges."""
+
+    normal: tuple[tuple[str, ...], ...]
+    reduce: tuple[tuple[str, ...], ...]
+    steps: int
+    affine: bool = True
+    mean: bool = False
+    pad_reduce: bool = False
+
+    def __call__(self, index: int, c_pp: int, c_p: int, c: int, reduction: bool,
+                 reduction_prev: bool) -> nn.Module:
+        return MixedCell(self.reduce if reduction else self.normal, self.steps, c_pp, c_p, c,
+                         reduction, reduction_prev, self.affine, mean=self.mean,
+                         pad_reduce=self.pad_reduce)
+
+
 class AuxiliaryHeadCIFAR(nn.Module):
     """DARTS's auxiliary head for 8x8 inputs (built for parameter parity, never evaluated)."""
 
@@ -330,7 +375,9 @@ class AuxiliaryHeadCIFAR(nn.Module):
 
 class NetworkCIFAR(nn.Module):
     """DARTS's ``NetworkCIFAR``; ``make_cell(index, c_pp, c_p, c, reduction, reduction_prev)``
-    builds each cell (a :class:`Cell` or :class:`MixedCell`). Returns the logits only."""
+    builds each cell (a :class:`Cell` or :class:`MixedCell`; a :class:`CellFactory` or
+    :class:`MixedCellFactory`, or any picklable callable, so the network pickles). Returns the
+    logits only."""
 
     def __init__(self, C: int, num_classes: int, layers: int, make_cell: Any,
                  auxiliary: bool = False, in_channels: int = 3) -> None:
@@ -355,6 +402,7 @@ class NetworkCIFAR(nn.Module):
             if i == 2 * layers // 3:
                 c_aux = c_p
         self.cells = nn.ModuleList(cells)
+        self._make_cell = make_cell
         if auxiliary:
             self.auxiliary_head = AuxiliaryHeadCIFAR(c_aux, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -365,3 +413,40 @@ class NetworkCIFAR(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(self.global_pooling(s1).flatten(1))
+
+    def nasx_thin_model(self, channels: int = 1) -> nn.Module:
+        """TE-NAS's thin network of this one (the hook of
+        :func:`nasx.proxies.tenas.thin_model`), as TE-NAS builds it for the DARTS space
+        (``prune_tenas.py``: ``C=1, N=1, depth=2, use_stem=False, stem_multiplier=1``): no stem,
+        this network's normal cell with ``C = channels`` on ``channels``-channel inputs, then its
+        reduction cell with ``2 * channels``, then ``BatchNorm2d + ReLU``. The cells are built by
+        the same factory as this network's (the same ops, or the same op sets of a supernet).
+        Freshly initialised: the caller seeds torch.
+
+        Every :class:`FactorizedReduce` of the thin network pads (``pad=True``), as TE-NAS's
+        does: TE-NAS feeds it ``3 x 3`` crops, on which DARTS's unpadded op is undefined (its two
+        halves come out 2x2 and 1x1); on even sizes both give the same output."""
+        c = int(channels)
+        normal = self._make_cell(0, c, c, c, False, False)
+        reduce = self._make_cell(1, c, normal.multiplier * c, 2 * c, True, False)
+        thin = ThinCellNetwork([normal, reduce], reduce.multiplier * 2 * c)
+        for module in thin.modules():
+            if isinstance(module, FactorizedReduce):
+                module.pad = True
+        return thin
+
+
+class ThinCellNetwork(nn.Module):
+    """Cells applied to the input itself (no stem), then ``BatchNorm2d + ReLU``: TE-NAS's thin
+    network of a two-input-cell space (see :meth:`NetworkCIFAR.nasx_thin_model`)."""
+
+    def __init__(self, cells: Sequence[nn.Module], c_out: int) -> None:
+        super().__init__()
+        self.cells = nn.ModuleList(cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c_out), nn.ReLU(inplace=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = x
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.lastact(s1)

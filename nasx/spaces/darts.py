@@ -606,14 +606,7 @@ class DartsSpace(CellPruning, SearchSpace):
         self._check_classes(num_classes)
         from . import _cell_ops as ops
 
-        affine = self.opts["affine"]
-        cells = {False: (tuple(op for op, _ in geno[0]), tuple(i for _, i in geno[0]), geno[1]),
-                 True: (tuple(op for op, _ in geno[2]), tuple(i for _, i in geno[2]), geno[3])}
-
-        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
-                      reduction_prev: bool) -> nn.Module:
-            return ops.Cell(cells[reduction], c_pp, c_p, c, reduction, reduction_prev, affine)
-
+        make_cell = ops.CellFactory.from_genotype(geno, self.opts["affine"])
         return ops.NetworkCIFAR(self.opts["C"], num_classes, self.opts["layers"], make_cell,
                                 auxiliary=self.opts["auxiliary"])
 
@@ -641,14 +634,8 @@ class DartsSpace(CellPruning, SearchSpace):
         from . import _cell_ops as ops
 
         n = len(sets) // 2
-        per_cell = {False: sets[:n], True: sets[n:]}
-        affine = self.opts["affine"]
-
-        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
-                      reduction_prev: bool) -> nn.Module:
-            return ops.MixedCell(per_cell[reduction], _STEPS, c_pp, c_p, c, reduction,
-                                 reduction_prev, affine, mean=combine == "mean")
-
+        make_cell = ops.MixedCellFactory(tuple(sets[:n]), tuple(sets[n:]), _STEPS,
+                                         self.opts["affine"], mean=combine == "mean")
         return ops.NetworkCIFAR(self.opts["C"], num_classes, self.opts["layers"], make_cell,
                                 auxiliary=self.opts["auxiliary"])
 

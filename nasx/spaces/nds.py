@@ -375,14 +375,7 @@ class NDSSpace(CellPruning, SearchSpace):
             raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
         from . import _cell_ops as ops
 
-        cells = {False: (tuple(op for op, _ in geno[0]), tuple(i for _, i in geno[0]), geno[1]),
-                 True: (tuple(op for op, _ in geno[2]), tuple(i for _, i in geno[2]), geno[3])}
-
-        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
-                      reduction_prev: bool) -> nn.Module:
-            return ops.Cell(cells[reduction], c_pp, c_p, c, reduction, reduction_prev,
-                            affine=True, pad_reduce=True)
-
+        make_cell = ops.CellFactory.from_genotype(geno, affine=True, pad_reduce=True)
         return ops.NetworkCIFAR(width, num_classes, depth, make_cell)
 
     # -- pruning support ----------------------------------------------------------------------
@@ -417,15 +410,9 @@ class NDSSpace(CellPruning, SearchSpace):
         from . import _cell_ops as ops
 
         n = len(sets) // 2
-        per_cell = {False: sets[:n], True: sets[n:]}
         width, depth = self.pruning_size()
-
-        def make_cell(index: int, c_pp: int, c_p: int, c: int, reduction: bool,
-                      reduction_prev: bool) -> nn.Module:
-            return ops.MixedCell(per_cell[reduction], self.steps, c_pp, c_p, c, reduction,
-                                 reduction_prev, affine=True, mean=combine == "mean",
-                                 pad_reduce=True)
-
+        make_cell = ops.MixedCellFactory(tuple(sets[:n]), tuple(sets[n:]), self.steps,
+                                         affine=True, mean=combine == "mean", pad_reduce=True)
         return ops.NetworkCIFAR(width, num_classes, depth, make_cell)
 
     def from_op_sets(self, op_sets: dict[Any, Sequence[str]], *,

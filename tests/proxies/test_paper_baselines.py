@@ -181,6 +181,71 @@ def test_linear_regions_uses_tenas_thin_network_on_nasbench201():
     assert thin(torch.randn(5, 1, 3, 3)).shape == (5, 1, 3, 3)
 
 
+DARTS_GENO = ("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('dil_conv_3x3', 0), "
+              "('max_pool_3x3', 2), ('sep_conv_5x5', 1), ('skip_connect', 3), "
+              "('avg_pool_3x3', 0), ('dil_conv_5x5', 4)], normal_concat=[2, 3, 4, 5], "
+              "reduce=[('skip_connect', 0), ('max_pool_3x3', 1), ('sep_conv_3x3', 0), "
+              "('skip_connect', 2), ('dil_conv_3x3', 1), ('avg_pool_3x3', 3), "
+              "('sep_conv_5x5', 2), ('skip_connect', 4)], reduce_concat=[2, 3, 4, 5])")
+
+
+def _thin_checks(model: nn.Module) -> nn.Module:
+    from nasx.spaces._cell_ops import FactorizedReduce
+
+    thin, is_thin = thin_model(model, _ctx())
+    assert is_thin
+    # TE-NAS's DARTS thin network: no stem, a normal cell with C=1 on 1-channel inputs, a
+    # reduction cell with C=2, BatchNorm + ReLU
+    assert len(thin.cells) == 2
+    first = [m for m in thin.cells[0].preprocess0.modules() if isinstance(m, nn.Conv2d)]
+    first += [m for m in thin.cells[0].preprocess1.modules() if isinstance(m, nn.Conv2d)]
+    assert first and all(m.in_channels == 1 == m.out_channels for m in first)
+    assert isinstance(thin.lastact[1], nn.ReLU)
+    out = thin(torch.randn(7, 1, 3, 3))  # the 3x3 crops of the reference: odd size
+    assert out.shape == (7, thin.lastact[0].num_features, 2, 2)
+    assert all(m.pad for m in thin.modules() if isinstance(m, FactorizedReduce))
+    return thin
+
+
+def test_linear_regions_uses_tenas_thin_network_on_darts():
+    from nasx.spaces.darts import DartsSpace
+
+    space = DartsSpace(C=4, layers=3)
+    model = space.build(space.parse(DARTS_GENO), 4)
+    thin = _thin_checks(model)
+    assert thin.lastact[0].num_features == 4 * 2  # multiplier 4 x reduction C 2
+    assert len(thin.cells[0].ops) == 8  # the genotype's own ops, not a supernet's
+    # the count is that of the thin network, below the number of inputs (a full-width
+    # network on full images would tell every input apart)
+    x = torch.randn(16, 3, 8, 8)
+    got = linear_regions(model, _batch(x), _ctx(), n_samples=600, chunk=200)
+    assert 1.0 < got < 600.0
+    assert got == linear_regions(model, _batch(x), _ctx(), n_samples=600, chunk=200)
+    # a supernet of the space gets the thin network of its op sets
+    sets = {e: ["skip_connect", "sep_conv_3x3"] for e in space.edges()}
+    sthin = _thin_checks(space.build_supernet(sets, 4))
+    assert all(len(ops) == 2 for ops in sthin.cells[0].edges)
+
+
+@pytest.mark.parametrize("family", ["nds-enas", "nds-pnas", "nds-amoeba"])
+def test_linear_regions_thin_network_on_nds(family):
+    from nasx.registry import make_space
+
+    space = make_space(family)
+    model = space.build(space.sample(np.random.default_rng(0)), 4)
+    _thin_checks(model)
+
+
+def test_padded_factorized_reduce_equals_unpadded_on_even_sizes():
+    from nasx.spaces._cell_ops import FactorizedReduce
+
+    op = FactorizedReduce(4, 6)
+    x = torch.randn(3, 4, 8, 8)
+    plain = op(x)
+    op.pad = True
+    torch.testing.assert_close(op(x), plain, rtol=0, atol=0)
+
+
 # -- gradsign ----------------------------------------------------------------------------
 def test_gradsign_hand_computed_linear_model():
     lin = nn.Linear(2, 2, bias=True)
