@@ -33,6 +33,9 @@ __all__ = [
     "UnsupportedModel",
     "stream_per_sample_grads",
     "default_memory_budget",
+    "default_activation_budget",
+    "activation_bytes",
+    "per_sample_activation_bytes",
     "GRAD_METHODS",
 ]
 
@@ -218,11 +221,16 @@ def _conv_weight_grads(m: nn.Conv2d, x: torch.Tensor, gout: torch.Tensor) -> tor
 
 
 def _instance_bn_forward(m: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
-    """BatchNorm on a batch of one = per-sample, per-channel normalisation over positions."""
-    xhat = F.instance_norm(x, eps=m.eps)
-    if m.affine:
-        return xhat * m.weight.view(1, -1, 1, 1) + m.bias.view(1, -1, 1, 1)
-    return xhat
+    """BatchNorm on a batch of one = per-sample, per-channel normalisation over positions: one
+    batch norm of the ``(1, n * C, H, W)`` view, the affine fused into it (as the library's
+    instance norm computes it, without the separate affine ops that would keep one more
+    activation per layer for the backward pass)."""
+    n, c = x.shape[:2]
+    weight = m.weight.repeat(n) if m.affine else None
+    bias = m.bias.repeat(n) if m.affine else None
+    out = F.batch_norm(x.reshape(1, n * c, *x.shape[2:]), None, None, weight, bias,
+                       training=True, momentum=0.0, eps=m.eps)
+    return out.view_as(x)
 
 
 def _sample_chunks(n: int, per_sample_bytes: int, budget: int) -> int:
@@ -390,6 +398,44 @@ def default_memory_budget(device: torch.device | str) -> int:
         free, _ = torch.cuda.mem_get_info(dev)
         return int(min(free // 8, 4 * 2**30))
     return 128 * 2**20
+
+
+def default_activation_budget(device: torch.device | str) -> int:
+    """Bytes of module outputs one per-sample-gradient pass may produce on ``device`` (the
+    activations a batched backward keeps): 2 GiB on CPU; on CUDA a sixteenth of the card's total
+    memory (so 16 workers fit on one card), at most 8 GiB. It depends on the device's type and
+    size only, never on what is free at the moment, so a given card always cuts a batch the same
+    way."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        total = torch.cuda.get_device_properties(dev).total_memory
+        return int(min(total // 16, 8 * 2**30))
+    return 2 * 2**30
+
+
+def activation_bytes(model: nn.Module, x: Any) -> tuple[Any, int]:
+    """Forward ``x`` and return the output with the bytes of every module output on the way
+    (containers' outputs included: an upper estimate of what a backward keeps)."""
+    total = [0]
+
+    def hook(_m: nn.Module, _a: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            total[0] += out.numel() * out.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, total[0]
+
+
+def per_sample_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """:func:`activation_bytes` of one sample (``x[:1]``), forwarded without gradients under
+    :func:`per_sample_bn` (no running statistics are touched)."""
+    with per_sample_bn(model), torch.no_grad():
+        return activation_bytes(model, x[:1])[1]
 
 
 def stream_per_sample_grads(

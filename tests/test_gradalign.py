@@ -135,3 +135,65 @@ def test_metadata():
         assert spec.higher_is_better is True
         assert "per-sample-grads" in spec.needs
         assert "GradAlign" in spec.paper
+
+
+class _ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                                  nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def test_passes_sized_to_the_activation_budget_change_no_value(monkeypatch):
+    from nasx.grads import per_sample_activation_bytes
+    from nasx.proxies import gradalign as mod
+
+    torch.manual_seed(0)
+    net = _ConvNet()
+    x = torch.randn(12, 3, 6, 6)
+    y = torch.tensor([0, 1, 2] * 4)
+    batch = _Batch(x, y, 3)
+    per = per_sample_activation_bytes(net, x)
+    assert per > 0
+    assert mod._pass_size(net, batch, _ctx()) is None  # the whole batch fits: one pass
+    shared = _ctx()  # one context: the two variants share one computation
+    whole = [gradalign(net, batch, shared, v) for v in ("i", "ii")]
+
+    calls = []
+    real = mod.stream_per_sample_grads
+
+    def counting(model, xs, ys, *a, **k):
+        calls.append(int(xs.shape[0]))
+        return real(model, xs, ys, *a, **k)
+
+    monkeypatch.setattr(mod, "stream_per_sample_grads", counting)
+    # a budget of 5 samples' activations: 12 samples need 3 passes of 4 (balanced)
+    monkeypatch.setattr(mod, "default_activation_budget", lambda device: 5 * per)
+    assert mod._pass_size(net, batch, _ctx()) == 4
+    shared = _ctx()
+    cut = [gradalign(net, batch, shared, v) for v in ("i", "ii")]
+    assert calls == [4, 4, 4]  # whole classes: 4 samples each
+    assert cut == pytest.approx(whole, rel=1e-9)
+    # an explicit chunk size wins over the budget
+    ctx = _ctx()
+    ctx.chunk_size = 8
+    assert mod._pass_size(net, batch, ctx) == 8
+
+
+def test_per_sample_batchnorm_forward_is_each_sample_alone():
+    from nasx.grads import _instance_bn_forward
+
+    bn = nn.BatchNorm2d(4)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.uniform_(-1.0, 1.0)
+    bn.train()
+    x = torch.randn(5, 4, 3, 3)
+    together = _instance_bn_forward(bn, x)
+    alone = torch.cat([nn.functional.batch_norm(x[i:i + 1], None, None, bn.weight, bn.bias,
+                                                training=True, eps=bn.eps) for i in range(5)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)

@@ -44,15 +44,18 @@ Details that change results, all explicit:
 
 Computation (see :mod:`nasx.grads`). Per-sample gradients come from one batched forward and
 backward pass with per-layer capture (or ``torch.func.vmap`` where the model has a layer the
-capture does not handle), for whole classes at a time (all classes in one pass unless
-``ctx.chunk_size`` asks for fewer samples per pass). They are streamed, layer by layer, into
-blocks of columns (small tensors are gathered in an ``N x B`` buffer; large ones are reduced as
-they come). For each block the reductions are two kinds of products: the class sums
-``onehot @ G`` (whose signs are the class directions ``m_c``), and, with the signs of each
-class's rows written next to one row holding ``m_c``, one product per class of that
-``(N_c + 1) x B`` block with itself, which holds the class's Gram block, the alignments
-``s_i . m_c`` and ``||m_c||_0`` at once (on CUDA one product over all classes' rows, whose
-diagonal blocks are kept). The ``N x P`` matrix is never held whole.
+capture does not handle), for whole classes at a time: all classes in one pass unless
+``ctx.chunk_size`` asks for fewer samples per pass, or the pass's activations (estimated from one
+sample's module outputs) would exceed :func:`nasx.grads.default_activation_budget` (2 GiB on CPU),
+in which case the classes are cut into passes that fit (a class larger than a pass gets one of its
+own). Classes are independent, so the passes change no value. The gradients are streamed, layer by
+layer, into blocks of columns (small tensors are gathered in an ``N x B`` buffer; large ones are
+reduced as they come). For each block the reductions are two kinds of products: the class sums
+``onehot @ G`` (whose signs are the class directions ``m_c``), and, with the signs of each class's
+rows written next to one row holding ``m_c``, one product per class of that ``(N_c + 1) x B`` block
+with itself, which holds the class's Gram block, the alignments ``s_i . m_c`` and ``||m_c||_0`` at
+once (on CUDA one product over all classes' rows, whose diagonal blocks are kept). The ``N x P``
+matrix is never held whole.
 
 Exactness. Every entry of ``sign(G)`` and ``sign(M)`` is -1, 0 or 1, so every product and every
 partial sum inside a block is an integer of magnitude at most ``B``. The buffer is kept below
@@ -70,7 +73,12 @@ from typing import Any
 import torch
 
 from ..errors import ProxyError
-from ..grads import default_memory_budget, stream_per_sample_grads
+from ..grads import (
+    default_activation_budget,
+    default_memory_budget,
+    per_sample_activation_bytes,
+    stream_per_sample_grads,
+)
 from .base import ScoreContext, register_proxy
 
 __all__ = ["SignStatsAccumulator", "class_sign_stats", "gradalign"]
@@ -221,6 +229,21 @@ def _class_passes(y: torch.Tensor, chunk_size: int | None) -> list[torch.Tensor]
     return [torch.cat(p) for p in passes]
 
 
+def _pass_size(model: torch.nn.Module, batch, ctx: ScoreContext) -> int | None:
+    """Samples per per-sample-gradient pass: ``ctx.chunk_size`` when set; otherwise as many as
+    keep the pass's activations (estimated from one sample's module outputs) within
+    :func:`~nasx.grads.default_activation_budget`, None (one pass) when the whole batch fits."""
+    if ctx.chunk_size is not None:
+        return ctx.chunk_size
+    n = int(batch.x.shape[0])
+    per_sample = per_sample_activation_bytes(model, batch.x)
+    budget = default_activation_budget(batch.x.device)
+    if n * per_sample <= budget:
+        return None
+    passes = -(-n * per_sample // budget)
+    return -(-n // passes)  # balanced: the fewest passes that fit, of equal size
+
+
 def class_sign_stats(model: torch.nn.Module, batch, ctx: ScoreContext) -> list[dict]:
     """Per class with >= 2 samples: ``{"class", "n": N_c, "align": sum_i s_i . sign(mean g),
     "nnz": ||sign(mean g)||_0, "gram": G (float64, N_c x N_c)}``. Cached in ``ctx.cache`` so
@@ -233,7 +256,7 @@ def class_sign_stats(model: torch.nn.Module, batch, ctx: ScoreContext) -> list[d
     stats: list[dict] = []
     methods = set()
     order = torch.argsort(y, stable=True)  # classes contiguous (samples are independent)
-    for idx in _class_passes(y[order], ctx.chunk_size):
+    for idx in _class_passes(y[order], _pass_size(model, batch, ctx)):
         idx = order[idx]
         acc = SignStatsAccumulator(y[idx])
         if not acc.classes:

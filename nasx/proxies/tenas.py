@@ -82,24 +82,6 @@ PAPER = ("Chen, Gong & Wang, Neural Architecture Search on ImageNet in Four GPU 
 
 
 # -- NTK ---------------------------------------------------------------------------------------
-def _activation_bytes(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Forward ``x`` and return the output with the bytes of every module output on the way
-    (the size of one row's activation gradients in a vmapped backward)."""
-    total = [0]
-
-    def hook(_m: nn.Module, _a: tuple, out: object) -> None:
-        if isinstance(out, torch.Tensor):
-            total[0] += out.numel() * out.element_size()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return out, total[0]
-
-
 def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
                rows_per_pass: int | None = None,
                memory_budget: int | None = None) -> torch.Tensor:
@@ -111,7 +93,7 @@ def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
     batching rule falls back to one backward per row. Both give the same Jacobian (tested).
     ``J J^T`` is accumulated tensor by tensor in float64, so ``J`` is never held in float64.
     """
-    from ..grads import default_memory_budget
+    from ..grads import activation_bytes, default_memory_budget
 
     params = [p for name, p in model.named_parameters() if "weight" in name and p.requires_grad]
     if not params:
@@ -119,7 +101,7 @@ def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
     model.train(train_mode)
     n = int(x.shape[0])
     with torch.enable_grad():
-        out, act_bytes = _activation_bytes(model, x)
+        out, act_bytes = activation_bytes(model, x)
         if isinstance(out, (tuple, list)):
             out = out[-1]
         per_sample = out.reshape(n, -1).sum(1)
