@@ -282,15 +282,38 @@ def section_tenas(args, out, save) -> None:
             t, r = _timed(lambda name=name, arch=arch: scorer.score(arch, name), device)
             row[name] = t
             row[name + "_status"] = r.status
+        row.update(_ntk_floor(space, arch, batch, device, args.seed))
         rows.append(row)
         print(f"[tenas] {row}", file=sys.stderr)
-        med = {k: float(np.median([x[k] for x in rows])) for k in ("ntk", "linear-regions")}
+        med = {k: float(np.median([x[k] for x in rows]))
+               for k in ("ntk", "linear-regions", "ntk_floor")}
         out["tenas"] = {"cells": len(rows), "batch_size": args.batch_size,
                         "median_seconds": med,
+                        "ntk_over_floor": med["ntk"] / med["ntk_floor"],
+                        "ntk_floor_note": "one train-mode forward of the batch plus N times one "
+                                          "backward of the whole batch (the least any "
+                                          "row-by-row NTK with BatchNorm coupling the samples "
+                                          "costs: each row's backward reaches every sample)",
                         "te_nas_seconds_per_cell": med["ntk"] + med["linear-regions"],
                         "rows": rows}
         save()
     del torch
+
+
+def _ntk_floor(space, arch, batch, device, seed: int) -> dict:
+    """Seconds of one forward of the batch (train mode) and of one backward of its summed
+    logits to the weights (best of 3), and the NTK floor ``forward + N * backward``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = space.build(arch, batch.num_classes).to(device).train()
+    params = [p for name, p in model.named_parameters() if "weight" in name]
+    fwd, out = _timed(lambda: model(batch.x), device)
+    total = out.reshape(out.shape[0], -1).sum()
+    bwd = min(_timed(lambda: torch.autograd.grad(total, params, retain_graph=True), device)[0]
+              for _ in range(3))
+    n = int(batch.x.shape[0])
+    return {"forward": fwd, "backward": bwd, "ntk_floor": fwd + n * bwd}
 
 
 def _worker(rank, k, args_dict, cells, proxies, barrier, queue) -> None:
