@@ -91,7 +91,8 @@ def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
     batched forward, ``rows_per_pass`` rows at a time (default: as many as the activation
     gradients of ``memory_budget`` bytes allow), on every device; a model with an op that has no
     batching rule falls back to one backward per row. Both give the same Jacobian (tested).
-    ``J J^T`` is accumulated tensor by tensor in float64, so ``J`` is never held in float64.
+    ``J`` is held in float32 (``N x P``) and ``J J^T`` accumulated in float64 one block of
+    columns at a time, so ``J`` is never held in float64.
     """
     from ..grads import activation_bytes, default_memory_budget
 
@@ -108,32 +109,33 @@ def ntk_matrix(model: nn.Module, x: torch.Tensor, train_mode: bool = True,
         budget = int(memory_budget or default_memory_budget(x.device))
         step = rows_per_pass or max(1, min(n, budget // max(1, 2 * act_bytes)))
         eye = torch.eye(n, device=x.device, dtype=per_sample.dtype)
-        rows: list[list[torch.Tensor]] = []  # per pass: one (r, numel) block per parameter
+        rows: list[torch.Tensor] = []  # per pass: the (r, P) block of J, all parameters
         for start in range(0, n, step):
             stop = min(n, start + step)
             try:
                 gs = torch.autograd.grad(per_sample, params, grad_outputs=eye[start:stop],
                                          retain_graph=True, is_grads_batched=True,
                                          allow_unused=True)
-                block = [g.reshape(stop - start, -1) for g in gs if g is not None]
+                # one fresh block per pass: the batched gradients can be views of larger
+                # buffers of the backward pass, which keeping them would keep alive
+                block = torch.cat([g.reshape(stop - start, -1) for g in gs if g is not None], 1)
+                del gs
             except RuntimeError as exc:  # an op without a batching rule: one row at a time
                 if "batch" not in str(exc).lower() and "vmap" not in str(exc).lower():
                     raise
-                block = None
-            if block is None:
-                per_row = []
-                for i in range(start, stop):
-                    gs = torch.autograd.grad(per_sample[i], params, retain_graph=True,
-                                             allow_unused=True)
-                    per_row.append([g.reshape(-1) for g in gs if g is not None])
-                block = [torch.stack(cols) for cols in zip(*per_row)]
+                block = torch.stack([
+                    torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+                        per_sample[i], params, retain_graph=True, allow_unused=True)
+                        if g is not None])
+                    for i in range(start, stop)])
             rows.append(block)
+    jac = torch.cat(rows)
+    del rows
     theta = torch.zeros((n, n), dtype=torch.float64, device=x.device)
-    for j in range(len(rows[0])):
-        jac = torch.cat([r[j] for r in rows]).double()
-        theta += jac @ jac.T
-        for r in rows:
-            r[j] = None  # type: ignore[call-overload]
+    cols = 1 << 16  # J is converted to float64 one block of columns at a time
+    for c in range(0, jac.shape[1], cols):
+        part = jac[:, c:c + cols].double()
+        theta += part @ part.T
     return theta
 
 
