@@ -203,6 +203,35 @@ def section_cpu(args, out, save) -> None:
                                                    if r in row), file=sys.stderr)
 
 
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_kb() -> int:
+    """Reset this process's peak resident set (Linux ``clear_refs`` 5) and return the resident
+    set now. ``ru_maxrss`` is not used: Linux carries it over ``exec`` from the parent, so a child
+    started by a large parent would report the parent's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass
+    now = _status_kb("VmRSS")
+    return now if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _peak_kb() -> int:
+    peak = _status_kb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _memory_child(args) -> int:
     """Peak RSS of one measurement in this fresh process (printed as JSON)."""
     import torch
@@ -220,7 +249,7 @@ def _memory_child(args) -> int:
     arch = space.parse(DARTS_V2)
     torch.manual_seed(args.seed)
     model = space.build(arch, batch.num_classes)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _reset_peak_kb()
     t0 = time.perf_counter()
     if args.memory_child == "plain":
         F.cross_entropy(model(batch.x), batch.y).backward()
@@ -230,7 +259,7 @@ def _memory_child(args) -> int:
                            if ":" in args.memory_child else "auto")
         gradalign(model, batch, ctx, "i")
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_kb()
     print(json.dumps({"what": args.memory_child, "peak_rss_kb": peak, "before_kb": base,
                       "seconds": seconds, "arch": str(arch)}))
     return 0
