@@ -258,6 +258,25 @@ def test_ntk_batched_rows_equal_one_backward_per_row(cell):
         assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6 * float(ref.abs().max()))
 
 
+def test_ntk_falls_back_to_one_backward_per_row_without_a_batching_rule(cell, monkeypatch):
+    model, batch = cell
+    x = batch.x
+    expected = ntk_matrix(model, x)
+    real_grad = torch.autograd.grad
+    batched_calls = []
+
+    def no_batching_rule(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):
+            batched_calls.append(1)
+            raise RuntimeError("Batching rule not implemented for aten::some_op")
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", no_batching_rule)
+    got = ntk_matrix(model, x, rows_per_pass=3)
+    assert batched_calls  # the batched route was tried, and every pass fell back
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
+
+
 def test_forced_route_goes_into_the_key_and_reaches_the_proxy():
     import warnings
 
