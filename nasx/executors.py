@@ -14,6 +14,12 @@ hand back each architecture's results as soon as its task returns (:meth:`Execut
 kind of device the worker scored it on, so the score service stores every score once, the moment it
 exists, under the worker's device.
 
+A process worker that dies (killed by the system, most often for memory) does not stop or hang
+the call: the architectures of its lost tasks are scored again one at a time, each alone in a
+fresh worker, so the scores of the others are kept and an architecture that kills its worker on
+its own is recorded with status ``oom`` (stored like any failure, never reused unless failures
+are kept, and then only on the same device).
+
 Workers rebuild the scorer from the job description and keep it (with the probe batch on their
 device) under a content key of the job (:func:`job_key`): space, space options, probe-batch
 fingerprint, device, seed and chunk size; the proxies are not part of it, so jobs that differ only
@@ -29,8 +35,11 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -266,6 +275,17 @@ def _from_dicts(rows: list[dict]) -> list[ScoreResult]:
     return [ScoreResult(**r) for r in rows]
 
 
+def _worker_died(job: ScoringJob, arch: Arch, device: str) -> list[ScoreResult]:
+    from .proxies.base import get_proxy
+    from .records import OOM
+
+    why = (f"the worker process scoring this architecture alone on {device} died (killed by "
+           "the system, most often for memory; lower --batch-size or set --chunk-size)")
+    return [ScoreResult(arch.text, name, None, OOM, why,
+                        higher_is_better=get_proxy(name).higher_is_better)
+            for name in job.proxies]
+
+
 class ProcessExecutor(Executor):
     """K worker processes per device: per GPU (``device=cuda``), or per CPU slot.
 
@@ -308,30 +328,76 @@ class ProcessExecutor(Executor):
         self.workers_per_device = k
         self.devices = [d for d in slots for _ in range(k)]
         self.parallelism = len(self.devices)
-        ctx = mp.get_context("spawn")
-        self._pools = [ctx.Pool(1, initializer=_init_process_worker, initargs=(threads,))
-                       for _ in self.devices]
+        self._ctx = mp.get_context("spawn")
+        self._threads = threads
+        self._pools = [self._new_pool() for _ in self.devices]
+
+    def _new_pool(self) -> Any:
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(1, mp_context=self._ctx, initializer=_init_process_worker,
+                                   initargs=(self._threads,))
+
+    def _restart(self, k: int) -> None:
+        self._pools[k].shutdown(wait=False, cancel_futures=True)
+        self._pools[k] = self._new_pool()
 
     def device_kind(self, job: ScoringJob) -> str:
         return _kind(self.devices[0])
 
     def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
         base = job.portable()
-        pending = []
-        for t, idx in enumerate(_tasks(len(archs), self.archs_per_task, len(self._pools))):
-            k = t % len(self._pools)
+
+        def submit(k: int, idx: list[int]) -> Future:
             j = replace(base, device=self.devices[k])
-            pending.append((idx, self._pools[k].apply_async(
-                _process_task, (j, job_key(j), list(job.proxies), [archs[i].text for i in idx]))))
-        for idx, res in pending:
-            kind, rows = res.get()
+            return self._pools[k].submit(_process_task, j, job_key(j), list(job.proxies),
+                                         [archs[i].text for i in idx])
+
+        def deliver(idx: list[int], fut: Future) -> None:
+            kind, rows = fut.result()
             for i, r in zip(idx, rows):
                 on_result(i, _from_dicts(r), kind)
 
+        pending = []
+        for t, idx in enumerate(_tasks(len(archs), self.archs_per_task, len(self._pools))):
+            k = t % len(self._pools)
+            pending.append((idx, k, submit(k, idx)))
+        lost: list[int] = []
+        broken: set[int] = set()
+        for idx, k, fut in pending:
+            try:
+                deliver(idx, fut)
+            except BrokenProcessPool:
+                lost += idx
+                broken.add(k)
+        if not lost:
+            return
+        warnings.warn(f"a worker process died; scoring its {len(lost)} architecture(s) again, "
+                      "one at a time in fresh workers", RuntimeWarning, stacklevel=2)
+        for k in broken:
+            self._restart(k)
+        # one architecture per worker at a time: a worker that dies now died of that one
+        running: dict[Future, tuple[int, int]] = {}
+        queue = sorted(lost, reverse=True)
+        free = list(range(len(self._pools)))
+        while queue or running:
+            while queue and free:
+                k, i = free.pop(), queue.pop()
+                running[submit(k, [i])] = (k, i)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                k, i = running.pop(fut)
+                try:
+                    deliver([i], fut)
+                except BrokenProcessPool:
+                    self._restart(k)
+                    on_result(i, _worker_died(job, archs[i], self.devices[k]),
+                              _kind(self.devices[k]))
+                free.append(k)
+
     def close(self) -> None:
         for p in self._pools:
-            p.close()
-            p.join()
+            p.shutdown(wait=True)
 
 
 class RayExecutor(Executor):

@@ -23,6 +23,21 @@ from nasx.executors import (
     job_key,
 )
 from nasx.store import Store
+from nasx.testing.toy import ToySpace
+
+KILLER = "2-2-1-0"
+
+
+class KillerToySpace(ToySpace):
+    """The toy space, except that building ``KILLER`` ends its process at once, as the system
+    ends a worker that runs out of memory."""
+
+    def build(self, arch, num_classes):
+        if arch.text == KILLER:
+            import os
+
+            os._exit(137)
+        return super().build(arch, num_classes)
 
 
 def test_process_executor_matches_sequential(batch):
@@ -44,6 +59,23 @@ def test_two_workers_per_device_give_the_k1_scores(batch):
         two = nasx.score(archs, **kw, executor=ex)
     assert [(r.arch, r.proxy, r.value) for r in two] == [(r.arch, r.proxy, r.value) for r in one]
     assert all(r.ok for r in one)
+
+
+def test_a_worker_that_dies_costs_only_the_architecture_that_killed_it(batch):
+    archs = ["0-1-2-0", "1-0-0-2", KILLER, "2-1-2-1", "0-0-1-1"]
+    kw = dict(proxy="gradalign-i,naswot", data=batch, seed=1, device="cpu")
+    with pytest.warns(RuntimeWarning, match="worker process died"):
+        with get_executor("process", device="cpu", workers=2, archs_per_task=2) as ex:
+            got = nasx.score(archs, space=KillerToySpace(), **kw, executor=ex)
+            # the restarted workers serve the next call
+            again = nasx.score(archs[:2], space=KillerToySpace(), **kw, executor=ex)
+    dead = [r for r in got if r.arch == KILLER]
+    assert [(r.proxy, r.status) for r in dead] == [("gradalign-i", "oom"), ("naswot", "oom")]
+    assert all("died" in r.error and not r.ok for r in dead)
+    want = nasx.score([a for a in archs if a != KILLER], space="toy", **kw)
+    assert [(r.arch, r.proxy, r.value) for r in got if r.arch != KILLER] == \
+        [(r.arch, r.proxy, r.value) for r in want]
+    assert [r.value for r in again] == [r.value for r in want[:4]]
 
 
 def test_default_workers_per_device_on_cpu():
