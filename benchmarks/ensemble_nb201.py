@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                          "selection to --max-members and keeps the best prefix of the path")
     ap.add_argument("--max-members", type=int, default=6)
     ap.add_argument("--bins", type=int, default=10)
-    ap.add_argument("--extra", default="gradalign-i+naswot+flops",
+    ap.add_argument("--extra", default="gradalign-i+naswot+flops,nasx-ens,nasx-top",
                     help="comma-separated ensembles reported for comparison")
     ap.add_argument("--settings", default=None,
                     help="JSON of the scoring run (table_suite.py --out) to copy settings from")
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import nasx  # noqa: F401  (registers the built-ins)
+    from nasx.population import leaf_proxies
     from nasx.proxies.base import get_proxy
 
     archs, accs, leaves = load_scores(args.scores)
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 **{f"{col}_all": metrics_of(name, leaves, acc) for col, acc in accs.items()}}
 
     compare = [report(e) for e in args.extra.split(",") if e
-               and all(lf in leaves for lf in e.replace("[rank]", "").split("+"))]
+               and all(lf.name in leaves for lf in leaf_proxies([e]))]
     compare += [report(p) for p in populations]
     singles = sorted(
         (r for r in table if r["proxy"] in leaves),

@@ -1,4 +1,4 @@
-"""The built-in ensemble ``nasx-ens``: registered like every built-in, members registered and
+"""The built-in ensembles ``nasx-ens`` and ``nasx-top``: registered like every built-in, members registered and
 distinct, and its score is the rank aggregation of its members."""
 
 from __future__ import annotations
@@ -13,27 +13,34 @@ from nasx.proxies.base import get_proxy
 from nasx.proxies.ensemble import ensemble
 
 
-def test_registered_with_its_members():
-    spec = get_proxy("nasx-ens")
+BUILT_IN = pytest.mark.parametrize("name,members", [
+    ("nasx-ens", ensembles.NASX_ENS_MEMBERS), ("nasx-top", ensembles.NASX_TOP_MEMBERS)])
+
+
+@BUILT_IN
+def test_registered_with_its_members(name, members):
+    spec = get_proxy(name)
     assert spec.population and spec.higher_is_better
-    assert spec.components == ensembles.NASX_ENS_MEMBERS
+    assert spec.components == members
     assert len(set(spec.components)) == len(spec.components)
     for m in spec.components:
         assert not get_proxy(m).population  # every member is scored per model
-    assert [p.name for p in leaf_proxies(["nasx-ens"])] == list(spec.components)
-    assert "nasx-ens" in nasx.list_proxies()
+    assert [p.name for p in leaf_proxies([name])] == list(spec.components)
+    assert name in nasx.list_proxies()
 
 
-def test_needs_are_the_members_needs():
-    spec = get_proxy("nasx-ens")
+@BUILT_IN
+def test_needs_are_the_members_needs(name, members):
+    spec = get_proxy(name)
     want = set()
     for m in spec.components:
         want |= set(get_proxy(m).needs)
     assert set(spec.needs) == want
 
 
-def test_equals_the_same_ensemble_by_name():
-    spec = get_proxy("nasx-ens")
+@BUILT_IN
+def test_equals_the_same_ensemble_by_name(name, members):
+    spec = get_proxy(name)
     same = ensemble(list(spec.components), aggregation=ensembles.NASX_ENS_AGGREGATION)
     rng = np.random.default_rng(0)
     leaves = {m: list(rng.normal(size=12)) for m in spec.components}
