@@ -1,5 +1,5 @@
-"""The built-in ensembles ``nasx-ens`` and ``nasx-top``: registered like every built-in, members registered and
-distinct, and its score is the rank aggregation of its members."""
+"""The built-in ensembles ``nasx-ens`` and ``nasx-top``: registered like every built-in, members
+registered and distinct, and each one's score is the rank aggregation of its members."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from nasx.population import leaf_proxies, population_values
 from nasx.proxies import ensembles
 from nasx.proxies.base import get_proxy
 from nasx.proxies.ensemble import ensemble
-
 
 BUILT_IN = pytest.mark.parametrize("name,members", [
     ("nasx-ens", ensembles.NASX_ENS_MEMBERS), ("nasx-top", ensembles.NASX_TOP_MEMBERS)])
