@@ -26,11 +26,12 @@ How the members were chosen (``benchmarks/skip_edge_nb201.py``): nasx-ens ranks 
 NAS-Bench-201 well, but searches with it return heavier neighbours of the best cells. The best
 CIFAR-10 cells of NB201 (``cifar10_test >= 94.0``) nearly all carry ``skip_connect`` on the
 input-to-output edge; put against their variants with a convolution there, every size-tracking
-proxy (GradAlign, MeCo, params, ...) prefers the variant, and only Zen-NAS, jacob-cov and the
-linear-region count mostly prefer the original. nasx-top keeps the two best single rankers
-(MeCo and GradAlign-I, by Kendall tau on the selection half) and adds those three. It was
-chosen by hand, using the CIFAR-10 test accuracies of NB201's best cells: its NB201 CIFAR-10
-figures are those of the set it was chosen on. The figures are in
+proxy (GradAlign, MeCo, params, ...) prefers the variant, while Zen-NAS (92% of the pairs),
+jacob-cov (77%) and the linear-region count (60%) prefer the original (az-trainability: 51%).
+nasx-top keeps the two per-model proxies with the highest Kendall tau over 1000 NB201 cells
+(MeCo, GradAlign-I) and adds those three. It was chosen by hand, using the CIFAR-10 test
+accuracies of NB201's best cells: its NB201 CIFAR-10 figures are those of the set it was chosen
+on. The figures are in
 ``benchmarks/results/skip_edge_nb201_cpu.json`` and ``ensemble_nb201_path_cpu.json``.
 """
 
