@@ -60,12 +60,14 @@ def build_set(truth: Path, col: str, min_acc: float) -> tuple[list[tuple[str, st
     space = NASBench201()
     edge = EDGES.index((0, 3))
     with open(truth, newline="", encoding="utf-8") as f:
-        acc = {space.parse(r["arch"]).text: float(r[col]) for r in csv.DictReader(f)}
+        cells = {a.text: (a.spec, float(r[col]))
+                 for r in csv.DictReader(f) for a in [space.parse(r["arch"])]}
+    acc = {t: v for t, (_, v) in cells.items()}
     pairs, skips = [], 0
     for text in sorted(acc, key=lambda t: -acc[t]):
         if acc[text] < min_acc:
             break
-        spec = space.parse(text).spec
+        spec = cells[text][0]
         skips += spec[edge] == "skip_connect"
         for op in SWAPS:
             if spec[edge] != op:
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     import nasx
+    from nasx.api import make_space
     from nasx.population import leaf_proxies, population_values
     from nasx.proxies.base import get_proxy
 
@@ -119,13 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         values.setdefault(r.proxy, {})[r.arch] = r.value if r.ok else None
 
     truth_vec = np.array([acc[c] for c in cells])
+    pos = {c: i for i, c in enumerate(cells)}
     gains = [acc[a] - acc[b] for a, b in pairs]
     rows: list[dict[str, Any]] = []
     for name in proxies + ensembles:
         spec = get_proxy(name)
         vals = population_values(spec, {lf: [values[lf][c] for c in cells] for lf in leaves})
         oriented = np.where(np.isfinite(vals), vals if spec.higher_is_better else -vals, -np.inf)
-        pos = {c: i for i, c in enumerate(cells)}
         prefer = [oriented[pos[a]] > oriented[pos[b]] for a, b in pairs]
         ties = [oriented[pos[a]] == oriented[pos[b]] for a, b in pairs]
         order = np.argsort(-oriented, kind="stable")
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "best_cell_in_set": cells[int(np.argmax(truth_vec))],
         "best_acc_in_set": float(truth_vec.max()),
         "settings": {"seed": args.seed, "batch_size": args.batch_size, "data": probe.name,
-                     "device": args.device, "space_opts": {"C": 16, "N": 5}},
+                     "device": args.device, "space_opts": dict(make_space("nasbench201").opts)},
         "rows": sorted(rows, key=lambda r: -r["prefers_original"]),
         "scoring_seconds": round(seconds, 1),
         "env": {"torch": torch.__version__, "nasx": nasx.__version__,

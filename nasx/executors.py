@@ -38,7 +38,7 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -332,9 +332,7 @@ class ProcessExecutor(Executor):
         self._threads = threads
         self._pools = [self._new_pool() for _ in self.devices]
 
-    def _new_pool(self) -> Any:
-        from concurrent.futures import ProcessPoolExecutor
-
+    def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(1, mp_context=self._ctx, initializer=_init_process_worker,
                                    initargs=(self._threads,))
 

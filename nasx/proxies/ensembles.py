@@ -53,28 +53,23 @@ NASX_TOP_MEMBERS = ("meco", "gradalign-i", "jacob-cov", "zen", "linear-regions")
 _NEEDS = ('data', 'grads', 'labels', 'none', 'per-sample-grads', 'train-mode')
 
 
-register_proxy(
-    "nasx-ens",
-    higher_is_better=True,
-    needs=_NEEDS,
-    paper="nasx (ensemble chosen on NAS-Bench-201 CIFAR-10; log-rank aggregation as AZ-NAS)",
-    description="Sum of log-ranks over the evaluated architectures of "
-    + ", ".join(NASX_ENS_MEMBERS) + ".",
-    components=NASX_ENS_MEMBERS,
-    combine=Ensemble(NASX_ENS_MEMBERS, (1.0,) * len(NASX_ENS_MEMBERS), NASX_ENS_AGGREGATION),
-    batch_split="sensitive",
-)
+def _log_rank_ensemble(members: tuple[str, ...], chosen: str) -> dict:
+    """``register_proxy`` arguments of an equal-weight log-rank ensemble of per-model
+    ``members``."""
+    return dict(
+        higher_is_better=True,
+        needs=_NEEDS,
+        paper=f"nasx ({chosen}; log-rank aggregation as AZ-NAS)",
+        description="Sum of log-ranks over the evaluated architectures of "
+        + ", ".join(members) + ".",
+        components=members,
+        combine=Ensemble(members, (1.0,) * len(members), NASX_ENS_AGGREGATION),
+        batch_split="sensitive",
+    )
 
 
-register_proxy(
-    "nasx-top",
-    higher_is_better=True,
-    needs=_NEEDS,
-    paper="nasx (ensemble for searches, chosen by hand on NAS-Bench-201's best CIFAR-10 cells; "
-    "log-rank aggregation as AZ-NAS)",
-    description="Sum of log-ranks over the evaluated architectures of "
-    + ", ".join(NASX_TOP_MEMBERS) + ".",
-    components=NASX_TOP_MEMBERS,
-    combine=Ensemble(NASX_TOP_MEMBERS, (1.0,) * len(NASX_TOP_MEMBERS), NASX_ENS_AGGREGATION),
-    batch_split="sensitive",
-)
+register_proxy("nasx-ens", **_log_rank_ensemble(
+    NASX_ENS_MEMBERS, "ensemble chosen on NAS-Bench-201 CIFAR-10"))
+register_proxy("nasx-top", **_log_rank_ensemble(
+    NASX_TOP_MEMBERS, "ensemble for searches, chosen by hand on NAS-Bench-201's best CIFAR-10 "
+    "cells"))
