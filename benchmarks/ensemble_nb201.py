@@ -60,7 +60,11 @@ def load_scores(path: str) -> tuple[list[str], dict[str, np.ndarray], dict[str, 
 
 
 def metrics_of(name: str, leaves: dict[str, list], acc: np.ndarray,
-               idx: np.ndarray | None = None) -> dict[str, Any]:
+               idx: np.ndarray | None = None, top: float = 0.9) -> dict[str, Any]:
+    """Rank metrics of proxy ``name`` over the cells ``idx`` (all when None), plus
+    ``kendall_top``: the Kendall tau among the cells whose accuracy is at or above the ``top``
+    quantile of those cells (their scores taken from the whole population, as a search sees
+    them)."""
     from nasx.evaluation import rank_metrics
     from nasx.population import population_values
     from nasx.proxies.base import get_proxy
@@ -70,8 +74,15 @@ def metrics_of(name: str, leaves: dict[str, list], acc: np.ndarray,
     vals = population_values(spec, sub)
     a = acc if idx is None else acc[idx]
     m = rank_metrics(vals, a, spec.higher_is_better)
-    return {k: m[k] for k in ("n", "failed", "kendall", "spearman", "top1_acc",
-                              "precision_top5")}
+    out = {k: m[k] for k in ("n", "failed", "kendall", "spearman", "top1_acc",
+                             "precision_top5")}
+    best = a >= np.quantile(a, top)
+    o = vals if spec.higher_is_better else -vals
+    ok = best & np.isfinite(o)
+    out["top_quantile"] = top
+    out["kendall_top"] = (float(stats.kendalltau(o[ok], a[ok]).statistic)
+                          if ok.sum() >= 3 else None)
+    return out
 
 
 def ensemble_name(members: list[str], aggregation: str) -> str:
@@ -79,17 +90,20 @@ def ensemble_name(members: list[str], aggregation: str) -> str:
 
 
 def greedy(candidates: list[str], leaves: dict[str, list], acc: np.ndarray, idx: np.ndarray,
-           aggregation: str, min_gain: float, max_members: int) -> tuple[list[str], list]:
+           aggregation: str, min_gain: float, max_members: int,
+           top_weight: float = 0.0, top: float = 0.9) -> tuple[list[str], list]:
+    """Greedy forward selection on the cells ``idx``: the objective is the Kendall tau of the
+    equal-weight ensemble, plus ``top_weight`` times its Kendall tau among the best tenth of
+    those cells (``kendall_top``, the cells at or above the ``top`` quantile)."""
+    def objective(members: list[str]) -> float:
+        m = metrics_of(ensemble_name(members, aggregation), leaves, acc, idx, top)
+        return m["kendall"] + (top_weight * (m["kendall_top"] or 0.0) if top_weight else 0.0)
+
     chosen: list[str] = []
     best = -math.inf
     trace = []
     while len(chosen) < max_members:
-        scored = []
-        for c in candidates:
-            if c in chosen:
-                continue
-            t = metrics_of(ensemble_name(chosen + [c], aggregation), leaves, acc, idx)["kendall"]
-            scored.append((t, c))
+        scored = [(objective(chosen + [c]), c) for c in candidates if c not in chosen]
         if not scored:
             break
         t, c = max(scored)
@@ -97,9 +111,9 @@ def greedy(candidates: list[str], leaves: dict[str, list], acc: np.ndarray, idx:
             break
         chosen.append(c)
         best = max(best, t) if min_gain < 0 else t
-        trace.append({"members": list(chosen), "selection_kendall": t})
+        trace.append({"members": list(chosen), "selection_objective": t})
     if trace and min_gain < 0:  # the whole path: keep its best prefix (first of ties)
-        top = max(range(len(trace)), key=lambda i: (trace[i]["selection_kendall"], -i))
+        top = max(range(len(trace)), key=lambda i: (trace[i]["selection_objective"], -i))
         chosen = list(trace[top]["members"])
     return chosen, trace
 
@@ -135,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                          "selection to --max-members and keeps the best prefix of the path")
     ap.add_argument("--max-members", type=int, default=6)
     ap.add_argument("--bins", type=int, default=10)
+    ap.add_argument("--top-weight", type=float, default=0.5,
+                    help="weight of the best cells' Kendall tau in the second selection "
+                         "(the ensemble for searches) [%(default)s]")
+    ap.add_argument("--top-quantile", type=float, default=0.9,
+                    help="the best cells: accuracy at or above this quantile [%(default)s]")
     ap.add_argument("--extra", default="gradalign-i+naswot+flops,nasx-ens,nasx-top",
                     help="comma-separated ensembles reported for comparison")
     ap.add_argument("--settings", default=None,
@@ -160,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         row: dict[str, Any] = {"proxy": name, "higher_is_better": get_proxy(name).higher_is_better}
         for col, acc in accs.items():
-            m = metrics_of(name, leaves, acc)
+            m = metrics_of(name, leaves, acc, top=args.top_quantile)
             row[col] = m
         table.append(row)
 
@@ -172,21 +191,33 @@ def main(argv: list[str] | None = None) -> int:
             continue
         seen[key] = name
         candidates.append(name)
-    runs = {}
-    for agg in ("log-rank", "rank"):
-        members, trace = greedy(candidates, leaves, c10, sel, agg, args.min_gain,
-                                args.max_members)
-        runs[agg] = {"members": members, "trace": trace,
-                     "selection_kendall": max(t["selection_kendall"] for t in trace
-                                              if t["members"] == members) if trace else None}
-    agg = max(runs, key=lambda a: runs[a]["selection_kendall"] or -math.inf)
-    chosen = ensemble_name(runs[agg]["members"], agg)
+    def choose(top_weight: float) -> dict[str, Any]:
+        runs = {}
+        for agg in ("log-rank", "rank"):
+            members, trace = greedy(candidates, leaves, c10, sel, agg, args.min_gain,
+                                    args.max_members, top_weight, args.top_quantile)
+            runs[agg] = {"members": members, "trace": trace,
+                         "selection_objective": max(t["selection_objective"] for t in trace
+                                                    if t["members"] == members)
+                         if trace else None}
+        agg = max(runs, key=lambda a: runs[a]["selection_objective"] or -math.inf)
+        return {"runs": runs, "aggregation": agg,
+                "chosen": ensemble_name(runs[agg]["members"], agg)}
+
+    stop = (f"min gain {args.min_gain}" if args.min_gain >= 0
+            else "run to the end, best prefix kept")
+    choice = choose(0.0)
+    choice_top = choose(args.top_weight)
+    chosen, chosen_top = choice["chosen"], choice_top["chosen"]
+
+    q = args.top_quantile
 
     def report(name: str) -> dict[str, Any]:
         return {"ensemble": name,
-                "cifar10_selection_half": metrics_of(name, leaves, c10, sel),
-                "cifar10_held_out_half": metrics_of(name, leaves, c10, held),
-                **{f"{col}_all": metrics_of(name, leaves, acc) for col, acc in accs.items()}}
+                "cifar10_selection_half": metrics_of(name, leaves, c10, sel, q),
+                "cifar10_held_out_half": metrics_of(name, leaves, c10, held, q),
+                **{f"{col}_all": metrics_of(name, leaves, acc, top=q)
+                   for col, acc in accs.items()}}
 
     compare = [report(e) for e in args.extra.split(",") if e
                and all(lf.name in leaves for lf in leaf_proxies([e]))]
@@ -231,13 +262,17 @@ def main(argv: list[str] | None = None) -> int:
                  "classes and probed with CIFAR-10 images"),
         "proxies": table,
         "ensemble_choice": {"rule": ("greedy forward selection on the selection half, "
-                                     "cifar10_test Kendall tau, equal weights, " + (
-                                         f"min gain {args.min_gain}" if args.min_gain >= 0
-                                         else "run to the end, best prefix kept") +
-                                     f", at most {args.max_members} members; aggregation "
-                                     "with the higher selection-half tau"),
-                            "candidates": candidates, "runs": runs, "chosen": chosen},
+                                     "objective: cifar10_test Kendall tau; equal weights, "
+                                     f"{stop}, at most {args.max_members} members; "
+                                     "aggregation with the higher selection-half objective"),
+                            "candidates": candidates, **choice},
         "chosen": report(chosen),
+        "ensemble_choice_top": {"rule": ("the same selection, objective: cifar10_test "
+                                         f"Kendall tau + {args.top_weight} x the Kendall tau "
+                                         f"among the cells at or above the {args.top_quantile}"
+                                         " quantile of cifar10_test (of the selection half)"),
+                                **choice_top},
+        "chosen_top": report(chosen_top),
         "compare": compare,
         "gradalign_beyond_params": beyond,
         **settings,
@@ -247,11 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
-    print(f"{n} cells; chosen ensemble ({agg}): {chosen}")
-    c = out["chosen"]
-    print(f"  tau selection {c['cifar10_selection_half']['kendall']:.3f}  held-out "
-          f"{c['cifar10_held_out_half']['kendall']:.3f}  all: " + "  ".join(
-              f"{col} {c[f'{col}_all']['kendall']:.3f}" for col in accs))
+    for label, key in (("chosen ensemble", "chosen"), ("chosen for the best cells", "chosen_top")):
+        c = out[key]
+        name = c["ensemble"]
+        print(f"{n} cells; {label}: {name}")
+        print(f"  tau selection {c['cifar10_selection_half']['kendall']:.3f}  held-out "
+              f"{c['cifar10_held_out_half']['kendall']:.3f}  (best tenth "
+              f"{c['cifar10_selection_half']['kendall_top']:.3f} / "
+              f"{c['cifar10_held_out_half']['kendall_top']:.3f})  all: " + "  ".join(
+                  f"{col} {c[f'{col}_all']['kendall']:.3f}" for col in accs))
     for r in sorted(table, key=lambda r: -(r["cifar10_test"]["kendall"] or -9)):
         print(f"  {r['proxy']:18s} " + "  ".join(
             f"{col[:8]} tau {r[col]['kendall']:+.3f} rho {r[col]['spearman']:+.3f}"

@@ -45,8 +45,8 @@ import numpy as np
 
 SHARED = Path(os.environ.get("NASX_SHARED_DATA",
                              Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
-PROXIES = ("gradalign-i,gradalign-ii,gradalign-ii-norm,meco,jacob-cov,az-trainability,"
-           "az-expressivity,az-progressivity,linear-regions,synflow,zico,naswot,zen,snip,"
+PROXIES = ("gradalign-i,gradalign-i-frac,gradalign-ii,gradalign-ii-norm,meco,jacob-cov,"
+           "az-trainability,az-expressivity,az-progressivity,linear-regions,synflow,zico,naswot,zen,snip,"
            "gradsign,params,flops")
 ENSEMBLES = "nasx-ens,nasx-top,az-nas"
 SWAPS = ("nor_conv_3x3", "nor_conv_1x1")

@@ -53,3 +53,22 @@ def test_equals_the_same_ensemble_by_name(name, members):
         leaves[m][5] = 1e9 if hib else -1e9
     v = population_values(spec, leaves)
     assert int(np.argmax(v)) == 5 and v[5] == pytest.approx(np.max(v))
+
+
+def test_members_are_those_the_committed_selection_chose():
+    """The members are the ones ``benchmarks/ensemble_nb201.py`` chose (its committed result):
+    nasx-ens by the Kendall-tau rule, nasx-top by the rule that also weighs the best cells."""
+    import json
+    from pathlib import Path
+
+    path = (Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+            / "ensemble_nb201_path_cpu.json")
+    if not path.exists():
+        pytest.skip(f"{path} is not in this checkout")
+    result = json.loads(path.read_text())
+    agg = ensembles.NASX_ENS_AGGREGATION
+    assert result["ensemble_choice"]["aggregation"] == agg
+    assert tuple(result["ensemble_choice"]["runs"][agg]["members"]) == ensembles.NASX_ENS_MEMBERS
+    assert result["ensemble_choice_top"]["aggregation"] == agg
+    assert (tuple(result["ensemble_choice_top"]["runs"][agg]["members"])
+            == ensembles.NASX_TOP_MEMBERS)
