@@ -18,6 +18,11 @@ same probe batch, network and initial weights). Nothing is scored here.
    proxy, no duplicate of another candidate's values). The chosen ensemble is then reported on
    the *held-out* half, on all cells, and against the CIFAR-100 and ImageNet16-120 columns
    (which played no part in the choice).
+   The same selection runs a second time for searches (``ensemble_choice_top``, ``chosen_top``)
+   with the objective ``tau + --top-weight x tau_top``, ``tau_top`` the Kendall tau among the
+   selection-half cells at or above the ``--top-quantile`` of ``cifar10_test``: a search
+   returns one of the cells its proxy ranks first, so the order among the best cells decides
+   what it returns. Every proxy and ensemble also reports ``kendall_top``.
 3. **GradAlign beyond size**: Kendall tau of each GradAlign variant with ``params``; the
    partial Kendall tau of the variant and the accuracy given ``params``
    (``(t_xy - t_xz t_yz) / sqrt((1 - t_xz^2)(1 - t_yz^2))``); and the mean Kendall tau within
