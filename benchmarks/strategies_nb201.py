@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +45,22 @@ SHARED = Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"
 ORACLE = "oracle-cifar10"
 
 
-def load_table(path: Path, column: str = "cifar10_test") -> np.ndarray:
-    """A 5**6 array of accuracies indexed by the op index of each edge (EDGES order)."""
+def load_tables(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """One 5**6 array of accuracies per column, indexed by the op index of each edge (EDGES
+    order); the file is read and parsed once."""
     from nasx.spaces.nasbench201 import EDGES, OPS, NASBench201
 
     space = NASBench201()
-    table = np.full((len(OPS),) * len(EDGES), np.nan)
+    tables = {c: np.full((len(OPS),) * len(EDGES), np.nan) for c in columns}
     index = {op: i for i, op in enumerate(OPS)}
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            spec = space.parse(row["arch"]).spec
-            table[tuple(index[o] for o in spec)] = float(row[column])
-    if np.isnan(table).any():
+            at = tuple(index[o] for o in space.parse(row["arch"]).spec)
+            for c, table in tables.items():
+                table[at] = float(row[c])
+    if any(np.isnan(t).any() for t in tables.values()):
         raise SystemExit(f"{path}: the table does not cover all 15,625 cells")
-    return table
+    return tables
 
 
 def cell_accuracy(table: np.ndarray, spec: tuple[str, ...]) -> float:
@@ -146,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     if not truth.exists():
         print(f"ground truth {truth} not found (set NASX_SHARED_DATA); nothing measured")
         return 2
-    table = load_table(truth)
-    others = {c: load_table(truth, c) for c in args.also_cols.split(",") if c.strip()}
+    also = [c.strip() for c in args.also_cols.split(",") if c.strip()]
+    tables = load_tables(truth, ["cifar10_test", *also])
+    table = tables["cifar10_test"]
+    others = {c: tables[c] for c in also}
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
     seeds = parse_seeds(args.seeds)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -206,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluations": sorted({r["evaluated"] for r in rows}),
                 "seeds": len(rows), "median": statistics.median(accs) if accs else None,
                 "min": min(accs) if accs else None, "max": max(accs) if accs else None,
-                **{f"{c}_median": statistics.median(v) if v else None
-                   for c in others
-                   for v in [[r[c] for r in rows if r[c] is not None]]},
+                **{f"{c}_median": _median([r[c] for r in rows]) for c in others},
             })
 
     cmd = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python " + " ".join(
@@ -243,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         _write(Path(args.out), doc)
         print(f"wrote {args.out}")
     return 0
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median of the values that are not None (None when there are none)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
