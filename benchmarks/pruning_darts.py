@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         args.space_opt = ["C=1", "layers=3"]
     print("rerun: OMP_NUM_THREADS=1 " + shlex.join([sys.executable, *sys.argv]), flush=True)
     sys.path.insert(0, str(REPO))
-    from nasx.search.pruning import PruningSearch
     from nasx.spaces.darts import DartsSpace
+    from nasx.strategies.pruning import PruningSearch
 
     opts = dict(o.split("=", 1) for o in args.space_opt)
     planned = PruningSearch(DartsSpace(**opts), prune_number=args.prune_number).planned_evaluations

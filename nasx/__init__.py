@@ -12,17 +12,16 @@ Example:
 
 from __future__ import annotations
 
-# The package nasx.search (the search loop and the strategies) is loaded before the name
-# ``search`` is bound to the search function below: importing a subpackage binds its name in
-# the parent package, so loading it later would replace the function with the package.
-from . import search as _search_package  # noqa: F401
+from . import _compat
 from .api import evaluate, score, search
 from .arch import Arch
 from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
 from .proxies.ensemble import ensemble, register_ensemble
-from .search.base import register_strategy
 from .spaces.base import register_space
+from .strategies.base import register_strategy
+
+_compat.install()  # the old nasx.search.* module paths, deprecated
 
 __version__ = "0.1.0"
 

@@ -1,14 +1,14 @@
 """The public Python API: ``search``, ``score``, ``evaluate``, with their real signatures.
 
 A thin facade: each function checks nothing itself and calls its implementation
-(:func:`nasx.search.loop.run_search`, :func:`nasx.service.score`,
+(:func:`nasx.engine.loop.run_search`, :func:`nasx.service.score`,
 :func:`nasx.evaluation.evaluate`), imported on first use so that ``import nasx`` stays light.
 Everything the CLI does goes through these functions, so every search can be scripted.
 
 The building blocks stay importable from here (``from nasx.api import make_space``):
 ``make_space`` / ``make_strategy`` (:mod:`nasx.registry`), ``parse_proxies``, ``make_batch``,
 ``check_run_options`` (:mod:`nasx.context`), ``ScoreService`` (:mod:`nasx.service`),
-``SearchResult`` (:mod:`nasx.records`), ``SearchInterrupted`` (:mod:`nasx.search.loop`).
+``SearchResult`` (:mod:`nasx.records`), ``SearchInterrupted`` (:mod:`nasx.engine.loop`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     from .arch import Arch
     from .context import check_run_options, make_batch, parse_proxies
     from .data import ProbeBatch, ProbeDataset
+    from .engine.loop import SearchInterrupted
     from .evaluation import EvalReport
     from .events import Event
     from .executors import Executor
     from .proxies.base import ProxySpec
     from .records import ScoreResult, SearchResult
     from .registry import make_space, make_strategy
-    from .search.loop import SearchInterrupted
     from .service import ScoreService
     from .store import Store
 
@@ -57,7 +57,7 @@ _REEXPORTS = {
     "check_run_options": "nasx.context",
     "ScoreService": "nasx.service",
     "SearchResult": "nasx.records",
-    "SearchInterrupted": "nasx.search.loop",
+    "SearchInterrupted": "nasx.engine.loop",
 }
 
 
@@ -155,7 +155,7 @@ def search(
         ...                 data="probe.npz", seed=0, max_params="1M")  # doctest: +SKIP
         >>> print(r.best, r.score)  # doctest: +SKIP
     """
-    from .search.loop import run_search
+    from .engine.loop import run_search
 
     return run_search(
         space, proxy, strategy, budget, time_budget=time_budget, max_params=max_params,

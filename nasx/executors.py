@@ -7,7 +7,7 @@
 
 An executor only maps a :class:`ScoringJob` over architectures; the cache lookup and the store
 writes live in the score service (:mod:`nasx.service`), the strategy calls and the events in the
-search loop (:mod:`nasx.search.loop`), so a strategy behaves the same on one CPU or a cluster. How
+search loop (:mod:`nasx.engine.loop`), so a strategy behaves the same on one CPU or a cluster. How
 many architectures are asked for at once is the strategy's own setting (``Strategy.ask_width``),
 never the executor's width, so a search gives the same result whatever executor runs it. Executors
 hand back each architecture's results as soon as its task returns (:meth:`Executor.run`), with the

@@ -43,15 +43,15 @@ T = TypeVar("T")
 _PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
     "nasx.proxies": ("proxies", "register_proxy"),
     "nasx.spaces": ("spaces", "register_space"),
-    "nasx.strategies": ("search", "register_strategy"),
+    "nasx.strategies": ("strategies", "register_strategy"),
 }
 # (register_proxy, register_space and register_strategy live in proxies/base.py, spaces/base.py
-# and search/base.py, beside the base class they check: this module imports no plugin package)
+# and strategies/base.py, beside the base class they check: this module imports no plugin package)
 
 
 def builtin_modules(group: str) -> list[str]:
     """nasx's own plugin modules of an entry-point group, found in the package: every public
-    module of ``nasx/proxies``, ``nasx/spaces`` or ``nasx/search`` whose source registers a
+    module of ``nasx/proxies``, ``nasx/spaces`` or ``nasx/strategies`` whose source registers a
     component (a line starting with ``register_proxy(``, ``@register_space(``, ...).
 
     ``pyproject.toml`` declares the same modules as entry points (a test checks it); this table

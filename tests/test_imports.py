@@ -93,7 +93,7 @@ def _graph() -> tuple[nx.DiGraph, list[str]]:
 def test_graph_is_read():
     g, _ = _graph()
     assert g.number_of_nodes() > 50
-    assert g.has_edge("nasx.search.loop", "nasx.service")
+    assert g.has_edge("nasx.engine.loop", "nasx.service")
 
 
 def test_no_import_cycle():

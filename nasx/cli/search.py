@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import SearchInterrupted, search
     from ..constraints import parse_quantity
-    from ..search.loop import default_budget
+    from ..engine.loop import default_budget
 
     budget = args.budget
     if budget is None and args.time_budget is None:

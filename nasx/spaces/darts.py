@@ -51,7 +51,7 @@ edge and nothing elsewhere *is* the genotype's network (same parameters in the s
 edge and two present edges (one op other than ``none``) per node; with ``edge_scores`` it keeps
 the two strongest of more (ties: lower input node), as DARTS's ``genotype()`` keeps the two
 strongest edges. The pruning strategy's edge phase prunes the nodes to two edges by the proxy,
-as TE-NAS does (see :mod:`nasx.search.pruning`).
+as TE-NAS does (see :mod:`nasx.strategies.pruning`).
 """
 
 from __future__ import annotations

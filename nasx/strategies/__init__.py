@@ -1,14 +1,11 @@
-"""Deprecated import path: the strategies live in :mod:`nasx.search` (``nasx.search.base``,
-``nasx.search.random``, ``nasx.search.evolution``, ``nasx.search.pruning``).
+"""The search strategies (the ``nasx.strategies`` plugin kind).
 
-``nasx.strategies.<module>`` keeps working and re-exports the same objects, with a
-DeprecationWarning. The entry-point group third-party strategies register under is still
-``nasx.strategies``; it is not deprecated.
+* :mod:`nasx.strategies.base`: the strategy interface (:class:`~nasx.strategies.base.Strategy`,
+  ask/tell with ``state_dict``) and :func:`~nasx.strategies.base.register_strategy`.
+* :mod:`nasx.strategies.random`, :mod:`nasx.strategies.evolution`,
+  :mod:`nasx.strategies.pruning`: the built-in strategies, declared under the entry-point group
+  ``nasx.strategies`` like third-party ones.
+
+The loop that drives a strategy is :mod:`nasx.engine.loop`. This ``__init__`` imports nothing:
+strategies import no torch and load fast.
 """
-
-from __future__ import annotations
-
-import warnings
-
-warnings.warn("nasx.strategies is deprecated; import strategies from nasx.search "
-              "(e.g. nasx.search.base.Strategy)", DeprecationWarning, stacklevel=2)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from nasx.errors import ConfigError
-from nasx.search.pruning import PruningSearch
 from nasx.spaces.darts import DartsSpace
 from nasx.spaces.nasbench201 import NASBench201
 from nasx.spaces.nds import NDSAmoeba, NDSDarts, NDSDartsFixWD, NDSEnas, NDSNasnet, NDSPnas
+from nasx.strategies.pruning import PruningSearch
 
 pytestmark = pytest.mark.filterwarnings("ignore:synthetic probe data")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

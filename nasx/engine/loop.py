@@ -44,7 +44,7 @@ from ..registry import make_space, make_strategy, strategies
 from ..scoring import resolve_device
 from ..service import ScoreService
 from ..store import Store
-from .base import Strategy, ask_width
+from ..strategies.base import Strategy, ask_width
 
 __all__ = [
     "DEFAULT_BUDGET",

@@ -5,13 +5,11 @@ is the one ``pyproject.toml`` declares."""
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 import math
 import sqlite3
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -19,15 +17,16 @@ import pytest
 import nasx
 import nasx.testing  # noqa: F401  (toy space and oracle proxy)
 from nasx import api
+from nasx._compat import MOVED
 from nasx.context import RunContext
+from nasx.engine.loop import SearchLoop, default_budget, run_search
 from nasx.errors import ConfigError, NasxError
 from nasx.evaluation import evaluate as evaluate_impl
 from nasx.records import Evaluation
 from nasx.registry import builtin_modules, make_space
-from nasx.search.loop import SearchLoop, default_budget, run_search
-from nasx.search.random import RandomSearch
 from nasx.service import score as score_impl
 from nasx.store import Store
+from nasx.strategies.random import RandomSearch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +41,12 @@ def test_facade_has_the_implementation_signature(facade, impl):
     assert facade.__doc__ and "Example" in facade.__doc__
 
 
-def test_package_functions_are_the_facade_even_after_the_search_package_loads():
-    code = ("import nasx, inspect; from nasx.registry import strategies; "
+def test_package_functions_are_the_facade_even_after_the_old_search_paths_load():
+    code = ("import warnings; warnings.simplefilter('ignore'); "
+            "import nasx, inspect; from nasx.registry import strategies; "
             "strategies.get('pruning'); from nasx.search import loop; "
-            "print(nasx.search is nasx.api.search, nasx.score is nasx.api.score, "
-            "nasx.evaluate is nasx.api.evaluate, "
-            "'budget' in inspect.signature(nasx.search).parameters)")
+            "print(nasx.score is nasx.api.score, nasx.evaluate is nasx.api.evaluate, "
+            "callable(nasx.search), loop is nasx.engine.loop)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True"] * 4
@@ -136,20 +135,35 @@ def test_builtin_table_is_what_pyproject_declares():
         assert sorted(eps[group].values()) == builtin_modules(group), group
 
 
-def test_old_strategy_import_path_warns_and_works():
-    sys.modules.pop("nasx.strategies", None)
-    sys.modules.pop("nasx.strategies.random", None)
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        old = importlib.import_module("nasx.strategies.random")
-    assert old.RandomSearch is RandomSearch
-    assert any(issubclass(x.category, DeprecationWarning) for x in w)
+@pytest.mark.parametrize("old, new", sorted(MOVED.items()))
+def test_old_search_import_paths_warn_and_are_the_new_modules(old, new):
+    code = ("import warnings, importlib, sys; warnings.simplefilter('error'); import nasx; "
+            f"new = importlib.import_module({new!r}); "
+            "warnings.simplefilter('always'); "
+            f"import {old} as m; print(m is new, new.__spec__.name == {new!r}, "
+            "callable(nasx.search))")
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["True"] * 3
+    assert "DeprecationWarning" in out.stderr and new in out.stderr
+
+
+def test_no_name_is_both_a_function_and_a_package():
+    # a fresh `import nasx`: nasx.search is the function, and no module file is named like
+    # a public function of nasx
+    import nasx
+
+    pkg = Path(nasx.__file__).parent
+    for name in nasx.__all__:
+        if callable(getattr(nasx, name)) and not isinstance(getattr(nasx, name), type):
+            assert not (pkg / name).is_dir() and not (pkg / f"{name}.py").exists(), name
+    assert inspect.isfunction(nasx.search)
 
 
 def test_told_fitness_reads_a_record_and_a_plain_mapping_alike():
     from nasx.proxies.base import get_proxy
     from nasx.records import ScoreResult
-    from nasx.search.base import told_fitness
+    from nasx.strategies.base import told_fitness
 
     spec = get_proxy("te-nas")
     arch = make_space("toy").sample(__import__("numpy").random.default_rng(0))

@@ -10,8 +10,8 @@ import pytest
 
 from nasx.errors import ConfigError
 from nasx.records import Evaluation
-from nasx.search.evolution import RegularizedEvolution
-from nasx.search.random import RandomSearch
+from nasx.strategies.evolution import RegularizedEvolution
+from nasx.strategies.random import RandomSearch
 from nasx.testing.toy import ToySpace
 
 # 3**10 = 59,049 architectures; fitness is additive over digits (plus a small interaction term),

@@ -8,8 +8,8 @@ import pytest
 
 from nasx.errors import BudgetError, ConfigError, InvalidArchError, NasxError
 from nasx.records import Evaluation
-from nasx.search.pruning import PruningSearch, SupernetSpace
 from nasx.spaces.nasbench201 import EDGES, OPS, NASBench201
+from nasx.strategies.pruning import PruningSearch, SupernetSpace
 from nasx.testing.toy import ToySpace
 
 TINY = {"C": 8, "N": 1, "input_size": 8}
