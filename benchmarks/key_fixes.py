@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's nasx, not an installed one
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     from nasx.proxies.base import get_proxy
     from nasx.scoring import Scorer
 
-    root = Path(args.data or os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"))
+    root = shared_root(args.data)
     npz = root / "cifar10" / "probe_train.npz"
     if not npz.exists():
         sys.exit(f"missing {npz}; set --data or NASX_SHARED_DATA")

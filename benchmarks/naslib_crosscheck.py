@@ -38,7 +38,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 from scipy import stats
 
 #: NASLib column -> nasx proxy
@@ -63,10 +63,6 @@ NAME_MAP = {
 NASLIB_FAILURE = -1e8
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_root() -> Path:
-    return Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data")).resolve()
 
 
 def read_naslib_rows(path: Path, dataset: str = "cifar10") -> list[dict[str, str]]:

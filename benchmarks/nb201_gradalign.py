@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 PAPER_TAU = {"gradalign-i": 0.617, "gradalign-ii": 0.599}
 
@@ -36,8 +36,7 @@ def main() -> int:
     p.add_argument("--acc-col", default="cifar10_test")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads [2]")
-    p.add_argument("--data-root", default=os.environ.get(
-        "NASX_SHARED_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")))
+    p.add_argument("--data-root", default=str(shared_root()))
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args()
 

@@ -32,13 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ PENDING = "pending"
 
 
 def shared_data() -> Path:
-    return Path(os.environ.get("NASX_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return shared_root()
 
 
 def dataset_of(acc_col: str) -> str | None:
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     import nasx
-    from nasx.evaluation import evaluate
+    from nasx import evaluate
     from nasx.scoring import resolve_device
 
     registered = set(nasx.list_proxies())

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 
 def main() -> int:
@@ -39,8 +40,7 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--acc-col", default="cifar10_test")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads [1]")
-    p.add_argument("--data-root", default=os.environ.get(
-        "NASX_SHARED_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")))
+    p.add_argument("--data-root", default=str(shared_root()))
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--note", default="", help="free text stored in the JSON (e.g. the machine)")
     p.add_argument("--resume", action="store_true",

@@ -41,8 +41,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import shared_root  # noqa: E402  (puts this checkout first)
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("NASX_SHARED_DATA", "/work/shared/data")) / "cifar10" / "probe_train.npz"
+DATA = shared_root() / "cifar10" / "probe_train.npz"
 
 REFERENCE = {
     "method": "TE-NAS (Chen, Gong & Wang, ICLR 2021), DARTS space",

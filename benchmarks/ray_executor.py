@@ -41,8 +41,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import shared_root  # noqa: E402  (puts this checkout first)
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"))
+SHARED = shared_root()
 
 
 def _env() -> dict[str, str]:

@@ -48,7 +48,6 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import sys
 import time
 import types
@@ -66,6 +65,8 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from common import shared_root  # noqa: E402  (puts this checkout first)
+
 from nasx.data import ProbeBatch, draw_batch, load_dataset  # noqa: E402
 from nasx.evaluation import rank_metrics  # noqa: E402
 from nasx.population import rank_sum  # noqa: E402
@@ -77,8 +78,7 @@ PROXIES = ("gradsign", "naswot", "ntk", "linear-regions", "zen")
 
 # -- helpers -----------------------------------------------------------------------------------
 def default_data() -> Path:
-    root = Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"))
-    return root.resolve()
+    return shared_root()
 
 
 def ctx_for(space: Any, seed: int, num_classes: int, device: str = "cpu") -> ScoreContext:

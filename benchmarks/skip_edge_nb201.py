@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import platform
 import shlex
 import sys
@@ -42,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
-SHARED = Path(os.environ.get("NASX_SHARED_DATA",
-                             Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+SHARED = shared_root()
 PROXIES = ("gradalign-i,gradalign-i-frac,gradalign-ii,gradalign-ii-norm,meco,jacob-cov,"
            "az-trainability,az-expressivity,az-progressivity,linear-regions,synflow,zico,naswot,zen,snip,"
            "gradsign,params,flops")

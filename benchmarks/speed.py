@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 DEFAULT_PROXIES = ("gradalign-i,gradalign-ii,gradsign,naswot,ntk,linear-regions,zen,grad-norm,"
                    "snip,grasp,synflow,fisher,jacob-cov,params,flops")
@@ -40,8 +40,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--proxies", default=DEFAULT_PROXIES)
-    ap.add_argument("--data-root", default=os.environ.get(
-        "NASX_SHARED_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")))
+    ap.add_argument("--data-root", default=str(shared_root()))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 

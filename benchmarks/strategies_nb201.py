@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
 import sys
 import time
@@ -39,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"))
+SHARED = shared_root()
 ORACLE = "oracle-cifar10"
 
 

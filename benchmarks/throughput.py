@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -420,8 +421,7 @@ def main() -> int:
     ap.add_argument("--workers", default="1,2,4,8,16")
     ap.add_argument("--worker-cells", type=int, default=256)
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--data-root", default=os.environ.get(
-        "NASX_SHARED_DATA", str(ROOT / ".." / "shared" / "data")))
+    ap.add_argument("--data-root", default=str(shared_root()))
     ap.add_argument("--note", default=None, help="free text stored in the JSON")
     ap.add_argument("--out", default=None)
     ap.add_argument("--update", action="store_true",

@@ -1,9 +1,11 @@
 """The public Python API: ``search``, ``score``, ``evaluate``, with their real signatures.
 
-A thin facade: each function checks nothing itself and calls its implementation
-(:func:`nasx.engine.loop.run_search`, :func:`nasx.service.score`,
-:func:`nasx.evaluation.evaluate`), imported on first use so that ``import nasx`` stays light.
-Everything the CLI does goes through these functions, so every search can be scripted.
+Each function builds the run settings record (:class:`nasx.engine.settings.RunSettings`, which
+checks the values) from its arguments, opens a :class:`nasx.engine.session.Session` on it, runs
+one run and closes the session. The implementations are imported on first use so that
+``import nasx`` stays light. The CLI builds the same record from its flags and runs the same
+session methods, so every search can be scripted; to keep one probe batch and one worker pool
+across several runs, use a :class:`~nasx.engine.session.Session` directly.
 
 The building blocks stay importable from here (``from nasx.api import make_space``):
 ``make_space`` / ``make_strategy`` (:mod:`nasx.registry`), ``parse_proxies``, ``make_batch``,
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from .context import check_run_options, make_batch, parse_proxies
     from .data import ProbeBatch, ProbeDataset
     from .engine.loop import SearchInterrupted
+    from .engine.session import Session
+    from .engine.settings import RunSettings
     from .evaluation import EvalReport
     from .events import Event
     from .executors import Executor
@@ -33,9 +37,11 @@ if TYPE_CHECKING:
     from .store import Store
 
 __all__ = [
+    "RunSettings",
     "ScoreService",
     "SearchInterrupted",
     "SearchResult",
+    "Session",
     "check_run_options",
     "evaluate",
     "make_batch",
@@ -58,6 +64,8 @@ _REEXPORTS = {
     "ScoreService": "nasx.service",
     "SearchResult": "nasx.records",
     "SearchInterrupted": "nasx.engine.loop",
+    "RunSettings": "nasx.engine.settings",
+    "Session": "nasx.engine.session",
 }
 
 
@@ -72,6 +80,15 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_REEXPORTS))
+
+
+def _session(args: Mapping[str, Any]) -> Session:
+    """A session over the run settings among a public function's arguments (the record is
+    built, and its values checked, once here)."""
+    from .engine.session import Session
+    from .engine.settings import RunSettings
+
+    return Session(RunSettings.pick(args))
 
 
 def search(
@@ -155,16 +172,10 @@ def search(
         ...                 data="probe.npz", seed=0, max_params="1M")  # doctest: +SKIP
         >>> print(r.best, r.score)  # doctest: +SKIP
     """
-    from .engine.loop import run_search
-
-    return run_search(
-        space, proxy, strategy, budget, time_budget=time_budget, max_params=max_params,
-        max_flops=max_flops, data=data, batch_size=batch_size, seed=seed, data_seed=data_seed,
-        device=device, store=store, space_opts=space_opts, strategy_opts=strategy_opts,
-        executor=executor, executor_opts=executor_opts, top_k=top_k, run=run,
-        chunk_size=chunk_size, download=download, keep_failures=keep_failures,
-        grad_method=grad_method, on_event=on_event,
-    )
+    with _session(locals()) as s:
+        return s.search(space, proxy, strategy, budget, time_budget=time_budget,
+                        max_params=max_params, max_flops=max_flops, space_opts=space_opts,
+                        strategy_opts=strategy_opts, top_k=top_k, run=run)
 
 
 def score(
@@ -199,14 +210,8 @@ def score(
         ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
         ...  # doctest: +SKIP
     """
-    from .service import score as _score
-
-    return _score(
-        archs, space, proxy, data=data, batch_size=batch_size, seed=seed, data_seed=data_seed,
-        device=device, store=store, space_opts=space_opts, executor=executor,
-        executor_opts=executor_opts, chunk_size=chunk_size, download=download,
-        keep_failures=keep_failures, grad_method=grad_method, on_event=on_event,
-    )
+    with _session(locals()) as s:
+        return s.score(archs, space, proxy, space_opts=space_opts)
 
 
 def evaluate(
@@ -261,12 +266,6 @@ def evaluate(
         ...  # doctest: +SKIP
         >>> rep.metrics["gradalign-i"]["kendall"]  # doctest: +SKIP
     """
-    from .evaluation import evaluate as _evaluate
-
-    return _evaluate(
-        space, proxy, truth, arch_col=arch_col, acc_col=acc_col, sample=sample, seed=seed,
-        init_seeds=init_seeds, data=data, batch_size=batch_size, data_seed=data_seed,
-        device=device, store=store, space_opts=space_opts, executor=executor,
-        executor_opts=executor_opts, chunk_size=chunk_size, download=download,
-        keep_failures=keep_failures, grad_method=grad_method, on_event=on_event,
-    )
+    with _session(locals()) as s:
+        return s.evaluate(space, proxy, truth, arch_col=arch_col, acc_col=acc_col,
+                          sample=sample, init_seeds=init_seeds, space_opts=space_opts)

@@ -39,28 +39,28 @@ import csv
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from .arch import Arch
-from .context import DEFAULT_SAMPLE, RunContext, check_run_options, make_batch, parse_proxies
-from .data import ProbeBatch, ProbeDataset
+from .context import DEFAULT_SAMPLE
 from .errors import ConfigError, DataError, InvalidArchError
-from .events import Event, Progress
-from .executors import Executor
+from .events import Progress
 from .population import leaf_proxies, population_fitness
 from .proxies.base import ProxySpec
 from .records import finite_or_none, json_clean
 from .registry import make_space
-from .service import ScoreService
 
-__all__ = ["DEFAULT_SAMPLE", "TOPK_PERCENTS", "EvalReport", "TruthReport", "evaluate", "load_truth",
-           "mean_by_arch", "rank_metrics", "read_truth", "truth_report"]
+if TYPE_CHECKING:
+    from .engine.session import Session
+
+__all__ = ["DEFAULT_SAMPLE", "TOPK_PERCENTS", "EvalReport", "TruthReport", "run_evaluation",
+           "load_truth", "mean_by_arch", "rank_metrics", "read_truth", "truth_report"]
 
 TOPK_PERCENTS = (1, 5, 10)
 
@@ -274,7 +274,8 @@ def _aggregate(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def evaluate(
+def run_evaluation(
+    session: Session,
     space: str | Any,
     proxy: str | ProxySpec | Sequence[str | ProxySpec],
     truth: str | os.PathLike[str] | Sequence[tuple[Any, float]],
@@ -282,38 +283,21 @@ def evaluate(
     arch_col: str = "arch",
     acc_col: str = "accuracy",
     sample: int | None = DEFAULT_SAMPLE,
-    seed: int = 0,
     init_seeds: int = 1,
-    data: str | ProbeDataset | ProbeBatch | None = None,
-    batch_size: int = 128,
-    data_seed: int | None = None,
-    device: str = "auto",
-    store: Any = None,
     space_opts: Mapping[str, Any] | None = None,
-    executor: str | Executor | None = None,
-    executor_opts: Mapping[str, Any] | None = None,
-    chunk_size: int | None = None,
-    download: bool = False,
-    keep_failures: bool = False,
-    grad_method: str = "auto",
-    on_event: Callable[[Event], None] | None = None,
 ) -> EvalReport:
-    """Score a sample of ground-truth architectures and report rank metrics per proxy (the
-    implementation of :func:`nasx.evaluate`; see :func:`nasx.api.evaluate` for the arguments).
+    """Score a sample of ground-truth architectures in ``session`` and report rank metrics per
+    proxy (the implementation of :func:`nasx.evaluate`; see :func:`nasx.api.evaluate` for the
+    arguments).
     """
-    from .scoring import device_kind, resolve_device
-
     t_start = time.perf_counter()
-    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
-                      batch_size=batch_size)
+    seed, on_event = session.settings.seed, session.settings.on_event
     if not isinstance(init_seeds, int) or init_seeds < 1:
         raise ConfigError(f"init_seeds must be an integer >= 1; got {init_seeds!r}")
-    space_obj = make_space(space, **dict(space_opts or {}))
-    specs = parse_proxies(proxy)
+    space_obj, specs, leaves = session.open(space, proxy, space_opts)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"proxy listed twice: {names}")
-    leaves = leaf_proxies(specs)
     merged = load_truth(truth, space_obj, arch_col, acc_col)
     truth_name = str(truth) if isinstance(truth, (str, os.PathLike)) else "(in memory)"
     archs = list(merged)
@@ -329,49 +313,42 @@ def evaluate(
             accs = accs[idx]
     if len(archs) < 2:
         raise DataError(f"{truth_name}: at least two architectures are needed; got {len(archs)}")
-    dev = resolve_device(device)
-    batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download,
-                       proxies=leaves, on_event=on_event)
-    ex_kind = device_kind(dev)
+    batch = session.batch(space_obj, leaves)
     per_seed: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
     seconds: dict[str, list[float]] = {s.name: [] for s in specs}
     errors: dict[str, list[str]] = {s.name: [] for s in specs}
     rows: list[tuple[str, str, float | None, float, int]] = []
     total = len(archs) * init_seeds
     done = n_cached = 0
-    with RunContext(store, executor, device=dev, executor_opts=executor_opts) as run:
-        for k in range(init_seeds):
-            init_seed = seed + k
-            service = ScoreService(space_obj, leaves, batch, device=dev, seed=init_seed,
-                                   store=run.store, executor=run.executor,
-                                   chunk_size=chunk_size, keep_failures=keep_failures,
-                                   grad_method=grad_method)
-            ex_kind = service.device_kind
+    ex_kind = ""
+    for k in range(init_seeds):
+        init_seed = seed + k
+        service = session.service(space_obj, leaves, batch, seed=init_seed)
+        ex_kind = service.device_kind
 
-            def scored(i: int) -> None:
-                nonlocal done
-                done += 1
-                if on_event:
-                    on_event(Progress(done, total, "eval", archs[i].text))
+        def scored(i: int) -> None:
+            nonlocal done
+            done += 1
+            if on_event:
+                on_event(Progress(done, total, "eval", archs[i].text))
 
-            results = service.score(archs, on_scored=scored)
-            n_cached += sum(r.cached for res in results for r in res.values())
-            for s in specs:
-                comps = [leaf.name for leaf in leaf_proxies([s])]
-                vals = population_fitness(s, results)
-                per_seed[s.name].append(rank_metrics(vals, accs, s.higher_is_better))
-                for res in results:
-                    seconds[s.name].append(sum(res[c].seconds for c in comps))
-                    for c in comps:
-                        if res[c].ok:
-                            continue
-                        msg = res[c].error or res[c].status
-                        msg = msg if c == s.name else f"{c}: {msg}"
-                        if msg not in errors[s.name]:
-                            errors[s.name].append(msg)
-                for a, v, acc in zip(archs, vals, accs):
-                    rows.append((a.text, s.name, finite_or_none(v), float(acc), init_seed))
+        results = service.score(archs, on_scored=scored)
+        n_cached += sum(r.cached for res in results for r in res.values())
+        for s in specs:
+            comps = [leaf.name for leaf in leaf_proxies([s])]
+            vals = population_fitness(s, results)
+            per_seed[s.name].append(rank_metrics(vals, accs, s.higher_is_better))
+            for res in results:
+                seconds[s.name].append(sum(res[c].seconds for c in comps))
+                for c in comps:
+                    if res[c].ok:
+                        continue
+                    msg = res[c].error or res[c].status
+                    msg = msg if c == s.name else f"{c}: {msg}"
+                    if msg not in errors[s.name]:
+                        errors[s.name].append(msg)
+            for a, v, acc in zip(archs, vals, accs):
+                rows.append((a.text, s.name, finite_or_none(v), float(acc), init_seed))
     metrics: dict[str, dict[str, Any]] = {}
     for s in specs:
         m = _aggregate(per_seed[s.name])
@@ -393,7 +370,7 @@ def evaluate(
         "batch_size": len(batch),
         "data": batch.source,
         "data_fingerprint": batch.fingerprint,
-        "data_seed": seed if data_seed is None else data_seed,
+        "data_seed": session.settings.probe_seed,
         "device": ex_kind,
         "cached": int(n_cached),
         "seconds": round(time.perf_counter() - t_start, 3),
@@ -496,3 +473,17 @@ def truth_report(result: Any, truth: str | os.PathLike[str] | Sequence[tuple[Any
         best_rank=None if best_acc is None else int(1 + np.sum(accs > best_acc)),
         top=top, top_best_acc=max(known) if known else None,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # ``nasx.evaluation.evaluate`` was the implementation of :func:`nasx.evaluate` with its
+    # keyword signature: it is now :func:`nasx.evaluate` itself (imported on first use, as
+    # nasx.api does)
+    if name == "evaluate":
+        import importlib
+        import warnings
+
+        warnings.warn("nasx.evaluation.evaluate is deprecated; use nasx.evaluate (or "
+                      "run_evaluation with a Session)", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("nasx.api").evaluate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

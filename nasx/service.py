@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arch import Arch
-from .context import OnEvent, RunContext, check_run_options, make_batch, parse_proxies
-from .data import ProbeBatch, ProbeDataset
+from .data import ProbeBatch
 from .events import Progress
 from .executors import Executor, ScoringJob, get_executor
-from .population import leaf_proxies, population_fitness
+from .population import population_fitness
 from .proxies.base import ProxySpec
 from .records import OK, OOM, ScoreKey, ScoreResult, finite_or_none, opts_key
-from .registry import make_space
 from .scoring import (
     check_chunk_size,
     check_grad_method,
@@ -30,7 +28,10 @@ from .scoring import (
 )
 from .store import Store
 
-__all__ = ["ScoreService", "score"]
+if TYPE_CHECKING:
+    from .engine.session import Session
+
+__all__ = ["ScoreService", "run_score"]
 
 
 class ScoreService:
@@ -196,50 +197,27 @@ class ScoreService:
         return job
 
 
-def score(
+def run_score(
+    session: Session,
     archs: str | Arch | Iterable[str | Arch],
     space: str | Any = "nasbench201",
     proxy: str | Sequence[str] = "gradalign-i",
     *,
-    data: str | ProbeDataset | ProbeBatch | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
-    data_seed: int | None = None,
-    device: str = "auto",
-    store: str | Store | None | bool = False,
     space_opts: Mapping[str, Any] | None = None,
-    executor: str | Executor | None = None,
-    executor_opts: Mapping[str, Any] | None = None,
-    chunk_size: int | None = None,
-    download: bool = False,
-    keep_failures: bool = False,
-    grad_method: str = "auto",
-    on_event: OnEvent | None = None,
 ) -> list[ScoreResult] | ScoreResult:
-    """Score architectures (strings in the space's notation, or Arch values) with proxies
-    (the implementation of :func:`nasx.score`; see :func:`nasx.api.score` for the arguments).
+    """Score architectures (strings in the space's notation, or Arch values) with proxies in
+    ``session`` (the implementation of :func:`nasx.score`; see :func:`nasx.api.score` for the
+    arguments).
 
     Returns one :class:`ScoreResult` for one arch and one proxy, else a flat list ordered by
     arch, then proxy. Population proxies are combined over the given architectures.
-
-    Example:
-        >>> import nasx  # doctest: +SKIP
-        >>> r = nasx.score("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+"
-        ...                "|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
-        ...                space="nasbench201", proxy="gradalign-i", data="probe.npz")
-        ...  # doctest: +SKIP
     """
-    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
-                      batch_size=batch_size)
     single = isinstance(archs, (str, Arch))
     items = [archs] if single else list(archs)  # type: ignore[list-item]
-    space_obj = make_space(space, **dict(space_opts or {}))
+    space_obj = session.space(space, space_opts)
     parsed = [space_obj.check(a) if isinstance(a, Arch) else space_obj.parse(a) for a in items]
-    specs = parse_proxies(proxy)
-    leaves = leaf_proxies(specs)
-    batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download,
-                       proxies=leaves, on_event=on_event)
+    _, specs, leaves = session.open(space_obj, proxy)
+    on_event = session.settings.on_event
     done = [0]
 
     def scored(i: int) -> None:
@@ -247,12 +225,7 @@ def score(
         if on_event:
             on_event(Progress(done[0], len(parsed), "score", parsed[i].text))
 
-    with RunContext(store, executor, device=resolve_device(device),
-                    executor_opts=executor_opts) as run:
-        service = ScoreService(space_obj, leaves, batch, device=device, seed=seed,
-                               store=run.store, executor=run.executor, chunk_size=chunk_size,
-                               keep_failures=keep_failures, grad_method=grad_method)
-        rows = service.score(parsed, on_scored=scored)
+    rows = session.service(space_obj, leaves).score(parsed, on_scored=scored)
     out: list[ScoreResult] = []
     pop_values = {s.name: population_fitness(s, rows) for s in specs if s.population}
     for i, a in enumerate(parsed):
@@ -273,3 +246,16 @@ def score(
     return out
 
 
+
+
+def __getattr__(name: str) -> Any:
+    # ``nasx.service.score`` was the implementation of :func:`nasx.score` with its keyword
+    # signature: it is now :func:`nasx.score` itself (imported on first use, as nasx.api does)
+    if name == "score":
+        import importlib
+        import warnings
+
+        warnings.warn("nasx.service.score is deprecated; use nasx.score (or run_score with a "
+                      "Session)", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("nasx.api").score
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

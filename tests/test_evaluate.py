@@ -12,8 +12,9 @@ import pytest
 from scipy import stats
 
 import nasx.testing  # noqa: F401  (registers the toy space and the toy-oracle proxy)
+from nasx import evaluate
 from nasx.errors import ConfigError, DataError, InvalidArchError
-from nasx.evaluation import evaluate, rank_metrics, read_truth
+from nasx.evaluation import rank_metrics, read_truth
 from nasx.population import rank_sum
 from nasx.proxies.base import register_proxy
 from nasx.testing.toy import ToySpace, toy_fitness

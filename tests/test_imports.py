@@ -122,3 +122,15 @@ def test_no_import_cycle_between_packages():
 def test_no_private_import_across_modules():
     _, private = _graph()
     assert private == []
+
+
+def test_every_module_imports_by_its_dotted_path():
+    """``import nasx.X.Y as m`` works for every module, in a fresh interpreter after
+    ``import nasx`` (no module's package is shadowed by a function or another object)."""
+    import subprocess
+    import sys
+
+    names = sorted(n for n in _modules() if n != "nasx.__main__")
+    code = "import nasx\n" + "".join(
+        f"import {n} as m\nassert m.__name__ == {n!r}, m\n" for n in names)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import nasx.testing  # noqa: F401  (registers the toy space and the toy-oracle proxy)
+from nasx import evaluate
 from nasx.errors import ConfigError, NasxError
-from nasx.evaluation import evaluate
 from nasx.testing.toy import ToySpace, toy_fitness
 
 PNG = b"\x89PNG\r\n\x1a\n"

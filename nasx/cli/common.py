@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.markup import escape
@@ -18,8 +18,11 @@ from ..errors import ConfigError
 from ..events import Evaluated, Event, Notice, Progress, RunFinished, RunStarted
 from ..jsonutil import json_clean
 
+if TYPE_CHECKING:
+    from ..engine.settings import RunSettings
+
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
-           "executor_opts", "check_output_path"]
+           "executor_opts", "check_output_path", "run_settings"]
 
 
 def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "gradalign-i",
@@ -182,6 +185,24 @@ def store_arg(args: argparse.Namespace) -> Any:
     return args.store
 
 
+def run_settings(args: argparse.Namespace, on_event: Callable[[Event], None] | None = None,
+                 **overrides: Any) -> RunSettings:
+    """The run settings of the shared flags (:func:`add_common`): the one place the CLI turns
+    them into the record every run takes. ``overrides`` replace fields (e.g. the score
+    command's store default)."""
+    from ..engine.settings import RunSettings
+
+    values: dict[str, Any] = dict(
+        data=args.data, batch_size=args.batch_size, seed=args.seed, data_seed=args.data_seed,
+        device=args.device, store=store_arg(args), chunk_size=args.chunk_size,
+        grad_method=args.grad_method, download=args.download,
+        keep_failures=args.keep_failures, executor=args.executor,
+        executor_opts=executor_opts(args), on_event=on_event,
+    )
+    values.update(overrides)
+    return RunSettings(**values)
+
+
 def dump_json(obj: Any) -> str:
     # json_clean turned every non-finite float into None; what JSON cannot write becomes text
     return json.dumps(json_clean(obj), indent=2, default=str)
@@ -300,10 +321,6 @@ class Renderer:
             self.console.print(escape(f"[{done}/{total}] {text}"), highlight=False)
         elif done % 10 == 0:
             self.console.print(escape(f"[{done}] {text}"), highlight=False)
-
-
-def run_command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    return fn(args)
 
 
 def eprint(*a: Any) -> None:

@@ -25,10 +25,9 @@ from .common import (
     add_common,
     check_output_path,
     dump_json,
-    executor_opts,
     fmt,
     parse_kv,
-    store_arg,
+    run_settings,
 )
 
 HELP = "rank correlation of proxies against ground-truth accuracies"
@@ -56,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate
+    from ..engine.session import Session
 
     if not args.truth:
         raise ConfigError("--truth FILE.csv is required")
@@ -70,30 +69,14 @@ def run(args: argparse.Namespace) -> int:
 
         require_matplotlib()
     with Renderer(quiet=args.quiet) as render:
-        report = evaluate(
-            args.space,
-            args.proxy,
-            args.truth,
-            arch_col=args.arch_col,
-            acc_col=args.acc_col,
-            sample=(None if args.all else
-                    DEFAULT_SAMPLE if args.sample is None else args.sample),
-            seed=args.seed,
-            init_seeds=args.init_seeds,
-            data=args.data,
-            batch_size=args.batch_size,
-            data_seed=args.data_seed,
-            device=args.device,
-            store=store_arg(args),
-            space_opts=parse_kv(args.space_opt, "--space-opt"),
-            executor=args.executor,
-            executor_opts=executor_opts(args),
-            chunk_size=args.chunk_size,
-            download=args.download,
-            keep_failures=args.keep_failures,
-        grad_method=args.grad_method,
-            on_event=render,
-        )
+        with Session(run_settings(args, render)) as session:
+            report = session.evaluate(
+                args.space, args.proxy, args.truth, arch_col=args.arch_col,
+                acc_col=args.acc_col,
+                sample=(None if args.all else
+                        DEFAULT_SAMPLE if args.sample is None else args.sample),
+                init_seeds=args.init_seeds,
+                space_opts=parse_kv(args.space_opt, "--space-opt"))
     if args.csv:
         report.write_csv(args.csv)
     if args.plot:

@@ -18,9 +18,9 @@ from .common import (
     Renderer,
     add_common,
     dump_json,
-    executor_opts,
     fmt,
     parse_kv,
+    run_settings,
     store_arg,
 )
 
@@ -60,7 +60,7 @@ def _read_arch_file(name: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import score
+    from ..engine.session import Session
 
     archs = list(args.archs)
     if args.file:
@@ -68,25 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if not archs:
         raise ConfigError("no architecture given (pass ARCH arguments or --file)")
     with Renderer(quiet=args.quiet or len(archs) < 2) as render:
-        results = score(
-            archs,
-            space=args.space,
-            proxy=args.proxy,
-            data=args.data,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            data_seed=args.data_seed,
-            device=args.device,
-            store=store_arg(args) if (args.store or args.no_store) else False,
-            space_opts=parse_kv(args.space_opt, "--space-opt"),
-            executor=args.executor,
-            executor_opts=executor_opts(args),
-            chunk_size=args.chunk_size,
-            download=args.download,
-            keep_failures=args.keep_failures,
-        grad_method=args.grad_method,
-            on_event=render,
-        )
+        settings = run_settings(args, render, store=store_arg(args)
+                                if (args.store or args.no_store) else False)
+        with Session(settings) as session:
+            results = session.score(archs, args.space, args.proxy,
+                                    space_opts=parse_kv(args.space_opt, "--space-opt"))
     if not isinstance(results, list):
         results = [results]
     if args.json:

@@ -27,10 +27,9 @@ from .common import (
     Renderer,
     add_common,
     dump_json,
-    executor_opts,
     fmt,
     parse_kv,
-    store_arg,
+    run_settings,
 )
 
 HELP = "search a space with a proxy as fitness"
@@ -98,7 +97,7 @@ class SearchRenderer(Renderer):
 def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from ..api import SearchInterrupted, search
+    from ..api import SearchInterrupted
     from ..constraints import parse_quantity
     from ..engine.loop import default_budget
 
@@ -114,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
         try:
-            result = _search(search, args, budget, max_params, max_flops, render)
+            result = _search(args, budget, max_params, max_flops, render)
         except SearchInterrupted as stop:
             result, interrupted = stop.result, True
     report = None
@@ -195,31 +194,14 @@ def _print_truth(console: Any, report: Any, quiet: bool) -> None:
         console.print(escape(f"  {i:>3}. {fmt(score)}  {acc(a):>8}  {arch}"), highlight=False)
 
 
-def _search(search: Any, args: argparse.Namespace, budget: int | None, max_params: Any,
-            max_flops: Any, render: Any) -> Any:
-    return search(
-        space=args.space,
-        proxy=args.proxy,
-        strategy=args.strategy,
-        budget=budget,
-        time_budget=args.time_budget,
-        max_params=max_params,
-        max_flops=max_flops,
-        data=args.data,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        data_seed=args.data_seed,
-        device=args.device,
-        store=store_arg(args),
-        space_opts=parse_kv(args.space_opt, "--space-opt"),
-        strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"),
-        executor=args.executor,
-        executor_opts=executor_opts(args),
-        top_k=args.top_k,
-        run=args.run,
-        chunk_size=args.chunk_size,
-        download=args.download,
-        keep_failures=args.keep_failures,
-        grad_method=args.grad_method,
-        on_event=render,
-    )
+def _search(args: argparse.Namespace, budget: int | None, max_params: Any, max_flops: Any,
+            render: Any) -> Any:
+    from ..engine.session import Session
+
+    with Session(run_settings(args, render)) as session:
+        return session.search(
+            args.space, args.proxy, args.strategy, budget, time_budget=args.time_budget,
+            max_params=max_params, max_flops=max_flops,
+            space_opts=parse_kv(args.space_opt, "--space-opt"),
+            strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"), top_k=args.top_k,
+            run=args.run)

@@ -26,25 +26,24 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..arch import Arch
 from ..constraints import ConstraintChecker, Constraints
-from ..context import RunContext, check_run_options, make_batch, parse_proxies
-from ..data import ProbeBatch, ProbeDataset
 from ..errors import BudgetError, ConfigError
 from ..events import Evaluated, Event, RunFinished, RunStarted
-from ..executors import Executor
-from ..population import leaf_proxies, population_fitness
+from ..population import population_fitness
 from ..proxies.base import ProxySpec
 from ..records import INFEASIBLE, Evaluation, ScoreResult, SearchResult, finite_or_none
-from ..registry import make_space, make_strategy, strategies
-from ..scoring import resolve_device
+from ..registry import make_strategy, strategies
 from ..service import ScoreService
 from ..store import Store
 from ..strategies.base import Strategy, ask_width
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -279,6 +278,7 @@ class SearchLoop:
 
 
 def run_search(
+    session: Session,
     space: str | Any = "nasbench201",
     proxy: str | ProxySpec = "gradalign-i",
     strategy: str | Any = "random",
@@ -287,41 +287,25 @@ def run_search(
     time_budget: float | None = None,
     max_params: float | str | None = None,
     max_flops: float | str | None = None,
-    data: str | ProbeDataset | ProbeBatch | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
-    data_seed: int | None = None,
-    device: str = "auto",
-    store: str | Store | None | bool = None,
     space_opts: Mapping[str, Any] | None = None,
     strategy_opts: Mapping[str, Any] | None = None,
-    executor: str | Executor | None = None,
-    executor_opts: Mapping[str, Any] | None = None,
     top_k: int = 10,
     run: str | None = None,
-    chunk_size: int | None = None,
-    download: bool = False,
-    keep_failures: bool = False,
-    grad_method: str = "auto",
-    on_event: Callable[[Event], None] | None = None,
 ) -> SearchResult:
-    """Set a search up and run its :class:`SearchLoop` (the implementation of
+    """Set a search up in ``session`` and run its :class:`SearchLoop` (the implementation of
     :func:`nasx.search`; see :func:`nasx.api.search` for the arguments)."""
     t_start = time.perf_counter()
     if budget is not None and budget < 1:
         raise BudgetError(f"budget must be at least 1; got {budget}")
     if time_budget is not None and time_budget <= 0:
         raise BudgetError(f"time budget must be positive; got {time_budget}")
-    check_run_options(seed=seed, data_seed=data_seed, chunk_size=chunk_size,
-                      batch_size=batch_size)
-    emit = on_event or (lambda e: None)
-    space_obj = make_space(space, **dict(space_opts or {}))
-    spec = parse_proxies(proxy)
+    seed = session.settings.seed
+    emit = session.settings.emit
+    space_obj, spec, leaves = session.open(space, proxy, space_opts)
     if len(spec) != 1:
         raise ConfigError("search uses one fitness proxy; combine several with a population "
                           "proxy (e.g. an ensemble) or use `nasx eval` to compare them")
     fit = spec[0]
-    leaves = leaf_proxies([fit])
     limits = Constraints.of(max_params, max_flops)
     strat = make_strategy(strategy, space_obj, seed, **dict(strategy_opts or {}))
     strat_name = getattr(strat, "name", type(strat).__name__)
@@ -337,83 +321,72 @@ def run_search(
     if limits.active and build_space is not space_obj:
         raise ConfigError(f"strategy {strat_name!r} scores supernets; --max-params/--max-flops "
                           "constraints apply to single architectures only")
-    batch = make_batch(data, space_obj, batch_size=batch_size,
-                       seed=seed if data_seed is None else data_seed, download=download,
-                       proxies=leaves, on_event=emit)
-    dev = resolve_device(device)
-    with RunContext(store, executor, device=dev, executor_opts=executor_opts) as ctx:
-        st = ctx.store
-        service = ScoreService(space_obj, leaves, batch, device=dev, seed=seed, store=st,
-                               executor=ctx.executor, chunk_size=chunk_size,
-                               build_space=build_space, keep_failures=keep_failures,
-                               grad_method=grad_method)
-        checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
-                   if limits.active else None)
-        settings = {
-            "space": space_obj.name,
-            "space_opts": dict(space_obj.opts),
-            "proxy": fit.cache_id,
-            "strategy": strat_name,
-            "strategy_opts": dict(getattr(strat, "opts", {})),
-            "seed": seed,
-            "budget": budget,
-            "time_budget": time_budget,
-            "data": batch.source,
-            "data_fingerprint": batch.fingerprint,
-            "batch_size": len(batch),
-            "device": service.device_kind,
-        }
-        if limits.active:
-            settings["constraints"] = limits.to_dict()
-        run_id = run or "run-" + hashlib.sha256(
-            json.dumps(settings, sort_keys=True, default=str).encode()
-        ).hexdigest()[:12]
-        previous = st.run_get(run_id) if st is not None else None
-        if previous is not None and run is not None:
-            old = previous["settings"]
-            diff = {k for k in set(settings) | set(old) if k not in ("time_budget", "budget")
-                    and old.get(k) != settings.get(k)}
-            if diff:
-                raise ConfigError(
-                    f"run {run!r} exists with different settings ({', '.join(sorted(diff))}); "
-                    "choose another --run name"
-                )
-        resumed = len(st.run_evals(run_id)) if (st is not None and previous is not None) else 0
-        if st is not None:
-            st.run_start(run_id, settings)
-        emit(RunStarted(run_id, settings, budget, time_budget, resumed))
+    batch = session.batch(space_obj, leaves)
+    service = session.service(space_obj, leaves, batch, build_space=build_space)
+    st = session.store
+    checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
+               if limits.active else None)
+    settings = {
+        "space": space_obj.name,
+        "space_opts": dict(space_obj.opts),
+        "proxy": fit.cache_id,
+        "strategy": strat_name,
+        "strategy_opts": dict(getattr(strat, "opts", {})),
+        "seed": seed,
+        "budget": budget,
+        "time_budget": time_budget,
+        "data": batch.source,
+        "data_fingerprint": batch.fingerprint,
+        "batch_size": len(batch),
+        "device": service.device_kind,
+    }
+    if limits.active:
+        settings["constraints"] = limits.to_dict()
+    run_id = run or "run-" + hashlib.sha256(
+        json.dumps(settings, sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
+    previous = st.run_get(run_id) if st is not None else None
+    if previous is not None and run is not None:
+        old = previous["settings"]
+        diff = {k for k in set(settings) | set(old) if k not in ("time_budget", "budget")
+                and old.get(k) != settings.get(k)}
+        if diff:
+            raise ConfigError(
+                f"run {run!r} exists with different settings ({', '.join(sorted(diff))}); "
+                "choose another --run name"
+            )
+    resumed = len(st.run_evals(run_id)) if (st is not None and previous is not None) else 0
+    if st is not None:
+        st.run_start(run_id, settings)
+    emit(RunStarted(run_id, settings, budget, time_budget, resumed))
 
-        loop = SearchLoop(strat, fit, service, checker=checker, store=st, run_id=run_id,
-                          budget=budget, time_budget=time_budget, top_k=top_k, on_event=emit,
-                          t_start=t_start)
-        try:
-            loop.run()
-        finally:
-            # the workers are released before the result is put together (as a Ctrl-C does)
-            ctx.close_executor()
-        best, best_raw, top = loop.best(supernets=build_space is not space_obj)
-        result = SearchResult(
-            best=best,
-            score=best_raw,
-            proxy=fit.name,
-            space=space_obj.name,
-            strategy=settings["strategy"],
-            seed=seed,
-            evaluated=len(loop.archs),
-            cached=loop.n_cached,
-            failed=loop.n_failed,
-            seconds=time.perf_counter() - t_start,
-            data_fingerprint=batch.fingerprint,
-            top=tuple(top),
-            run_id=run_id,
-            resumed=min(resumed, len(loop.archs)),
-            settings=settings,
-            stopped_by=loop.stopped_by,
-            infeasible=loop.n_infeasible,
-        )
-        if loop.interrupted:
-            raise SearchInterrupted(result)
-        if st is not None:
-            st.run_finish(run_id, result.to_dict())
+    loop = SearchLoop(strat, fit, service, checker=checker, store=st, run_id=run_id,
+                      budget=budget, time_budget=time_budget, top_k=top_k, on_event=emit,
+                      t_start=t_start)
+    loop.run()
+    best, best_raw, top = loop.best(supernets=build_space is not space_obj)
+    result = SearchResult(
+        best=best,
+        score=best_raw,
+        proxy=fit.name,
+        space=space_obj.name,
+        strategy=settings["strategy"],
+        seed=seed,
+        evaluated=len(loop.archs),
+        cached=loop.n_cached,
+        failed=loop.n_failed,
+        seconds=time.perf_counter() - t_start,
+        data_fingerprint=batch.fingerprint,
+        top=tuple(top),
+        run_id=run_id,
+        resumed=min(resumed, len(loop.archs)),
+        settings=settings,
+        stopped_by=loop.stopped_by,
+        infeasible=loop.n_infeasible,
+    )
+    if loop.interrupted:
+        raise SearchInterrupted(result)
+    if st is not None:
+        st.run_finish(run_id, result.to_dict())
     emit(RunFinished(result.to_dict()))
     return result

@@ -19,25 +19,39 @@ import nasx.testing  # noqa: F401  (toy space and oracle proxy)
 from nasx import api
 from nasx._compat import MOVED
 from nasx.context import RunContext
-from nasx.engine.loop import SearchLoop, default_budget, run_search
+from nasx.engine.loop import SearchLoop, default_budget
+from nasx.engine.session import Session
+from nasx.engine.settings import RunSettings
 from nasx.errors import ConfigError, NasxError
-from nasx.evaluation import evaluate as evaluate_impl
 from nasx.records import Evaluation
 from nasx.registry import builtin_modules, make_space
-from nasx.service import score as score_impl
 from nasx.store import Store
 from nasx.strategies.random import RandomSearch
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("facade, impl", [(api.search, run_search), (api.score, score_impl),
-                                          (api.evaluate, evaluate_impl)])
-def test_facade_has_the_implementation_signature(facade, impl):
-    def params(f):  # annotations are strings under postponed evaluation: compare the rest
-        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
-
-    assert params(facade) == params(impl)
+@pytest.mark.parametrize("facade, method", [(api.search, Session.search),
+                                            (api.score, Session.score),
+                                            (api.evaluate, Session.evaluate)])
+def test_facade_is_the_session_method_plus_the_run_settings(facade, method):
+    """A public function's parameters are its session method's own and the fields of the run
+    settings record, nothing else; their defaults are the record's (score keeps no store by
+    default, as before)."""
+    params = inspect.signature(facade).parameters
+    own = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
+    for p in own:
+        assert params[p.name].default == p.default, p.name
+    fields = {f.name: f for f in dataclasses.fields(RunSettings)}
+    assert set(params) == {p.name for p in own} | set(fields)
+    for name, f in fields.items():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if (facade, name) == (api.score, "store"):
+            assert params[name].default is False
+        elif name == "executor_opts":
+            assert params[name].default is None and default == {}
+        else:
+            assert params[name].default == default, name
     assert facade.__doc__ and "Example" in facade.__doc__
 
 

@@ -349,7 +349,7 @@ def test_cli_score(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.filterwarnings("ignore:synthetic probe data")
 def test_evaluate_reads_genotype_csv(tmp_path: Path) -> None:
-    from nasx.evaluation import evaluate
+    from nasx import evaluate
 
     space = DartsSpace(C=4, layers=2, input_size=8)
     rng = np.random.default_rng(0)
