@@ -20,8 +20,6 @@ from .population import population_fitness
 from .proxies.base import ProxySpec
 from .records import OK, OOM, ScoreKey, ScoreResult, finite_or_none, opts_key
 from .scoring import (
-    check_chunk_size,
-    check_grad_method,
     device_identity,
     key_options,
     resolve_device,
@@ -30,6 +28,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .engine.session import Session
+    from .engine.settings import RunSettings
 
 __all__ = ["ScoreService", "run_score"]
 
@@ -47,6 +46,14 @@ class ScoreService:
 
     ``scoring_opts`` are further options of the scoring route that can change values (they go
     into every key through :func:`nasx.scoring.key_options`; None values are left out).
+
+    The scoring options (``device``, ``seed``, ``chunk_size``, ``grad_method``,
+    ``keep_failures``) come from ``settings`` (a :class:`~nasx.engine.settings.RunSettings`),
+    or as its fields in ``options``, which replace the record's; ``store`` and ``executor`` are
+    the opened objects the service uses (default: none and a sequential executor).
+
+    Example:
+        >>> svc = ScoreService(space, [spec], batch, device="cpu", seed=1)  # doctest: +SKIP
     """
 
     def __init__(
@@ -54,28 +61,32 @@ class ScoreService:
         space: Any,
         proxies: Sequence[ProxySpec],
         batch: ProbeBatch,
+        settings: RunSettings | None = None,
         *,
-        device: Any = "auto",
-        seed: int = 0,
         store: Store | None = None,
         executor: Executor | None = None,
-        chunk_size: int | None = None,
         build_space: Any = None,
-        keep_failures: bool = False,
         scoring_opts: Mapping[str, Any] | None = None,
-        grad_method: str = "auto",
+        **options: Any,
     ) -> None:
+        from .engine.settings import RunSettings
+
+        if settings is None:
+            settings = RunSettings(**options)
+        elif options:
+            settings = settings.replace(**options)
+        self.settings = settings
         self.space = space
         self.build_space = build_space or space
         self.proxies = list(proxies)
         self.batch = batch
-        self.device = resolve_device(device)
-        self.seed = int(seed)
+        self.device = resolve_device(settings.device)
+        self.seed = int(settings.seed)
         self.store = store
-        self.chunk_size = check_chunk_size(chunk_size)
-        self.keep_failures = keep_failures
+        self.chunk_size = settings.chunk_size
+        self.keep_failures = settings.keep_failures
         self.scoring_opts = dict(scoring_opts or {})
-        self.grad_method = check_grad_method(grad_method)
+        self.grad_method = settings.grad_method
         if self.grad_method != "auto":  # auto is the default route: keys stay as they were
             self.scoring_opts.setdefault("grad_method", self.grad_method)
         self.executor = executor or get_executor("sequential")

@@ -108,12 +108,11 @@ class Session:
                 build_space: Any = None) -> ScoreService:
         """A :class:`~nasx.service.ScoreService` scoring ``proxies`` on ``space`` with this
         session's store, executor and scoring options (``seed`` defaults to the settings')."""
-        s = self.settings
+        s = self.settings if seed is None else self.settings.replace(seed=seed)
         return ScoreService(
             space, proxies, batch if batch is not None else self.batch(space, proxies),
-            device=self.device, seed=s.seed if seed is None else seed, store=self.store,
-            executor=self.executor, chunk_size=s.chunk_size, build_space=build_space,
-            keep_failures=s.keep_failures, grad_method=s.grad_method)
+            s.replace(device=self.device), store=self.store, executor=self.executor,
+            build_space=build_space)
 
     def open(self, space: str | Any, proxy: Any, space_opts: Mapping[str, Any] | None = None
              ) -> tuple[SearchSpace, list[ProxySpec], list[ProxySpec]]:
