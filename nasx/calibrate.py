@@ -276,37 +276,48 @@ def fit_from_truth(
 ) -> CalibratedModel:
     """Score the labelled architectures of a ``--truth``-style CSV (``arch``, accuracy) with
     the feature proxies through :func:`nasx.score`, fit a calibration and, with ``out``,
-    write its model file. ``score_kwargs`` go to :func:`nasx.score` (``data``,
-    ``batch_size``, ``device``, ``store``, ...); the probe fingerprint is recorded when
-    ``data`` is a drawn probe batch, else the data settings are.
+    write its model file.
+
+    ``score_kwargs`` go to :func:`nasx.score` (``data``, ``batch_size``, ``data_seed``,
+    ``device``, ``store``, ``space_opts``, ...). The probe batch is drawn once here and its
+    fingerprint recorded in the model's key: use the calibrated proxy with the same data
+    settings, since the features' values (and so their quantiles) depend on the probe batch.
 
     Example:
         >>> fit_from_truth("labels.csv", "nasbench201", ["synflow", "naswot", "params"],
         ...                out="cal.json", acc_col="cifar10_test")  # doctest: +SKIP
     """
     from .api import score
+    from .context import make_batch
     from .evaluation import mean_by_arch, read_truth
     from .proxies.base import get_proxy
     from .registry import make_space
 
-    sp = make_space(space, **dict(score_kwargs.pop("space_opts", None) or {}))
+    kw = dict(score_kwargs)
+    sp = make_space(space, **dict(kw.pop("space_opts", None) or {}))
+    names = list(features)
+    specs = [get_proxy(n) for n in names]
+    bad = [s.name for s in specs if s.population]
+    if bad:
+        raise ConfigError(f"calibration features must be per-model proxies; {', '.join(bad)} "
+                          "combine several (give their members instead)")
     labels = mean_by_arch(read_truth(truth, sp, arch_col=arch_col, acc_col=acc_col))
     archs = list(labels)
-    names = list(features)
-    results = score(archs, sp, names, seed=seed, **score_kwargs)
+    data_seed = kw.pop("data_seed", None)
+    batch = make_batch(kw.pop("data", None), sp, batch_size=kw.pop("batch_size", 128),
+                       seed=seed if data_seed is None else data_seed,
+                       download=kw.get("download", False), proxies=specs,
+                       on_event=kw.get("on_event"))
+    results = score(archs, sp, names, data=batch, seed=seed, **kw)
     rows = results if isinstance(results, list) else [results]
     vals: dict[str, list[float | None]] = {n: [] for n in names}
     for r in rows:
         vals[r.proxy].append(r.value if r.ok else None)
-    data = score_kwargs.get("data")
-    fp = getattr(data, "fingerprint", None)
-    if fp is None:
-        fp = json.dumps({"data": None if data is None else str(data),
-                         "batch_size": score_kwargs.get("batch_size", 128),
-                         "data_seed": score_kwargs.get("data_seed")}, sort_keys=True)
     model = fit(vals, [labels[a] for a in archs], archs=[str(a) for a in archs], seed=seed,
-                versions={n: get_proxy(n).version for n in names}, data_fingerprint=fp,
-                extra={"space": getattr(sp, "name", str(space)), "acc_col": acc_col})
+                versions={s.name: s.version for s in specs},
+                data_fingerprint=batch.fingerprint,
+                extra={"space": getattr(sp, "name", str(space)),
+                       "space_opts": dict(getattr(sp, "opts", {}) or {}), "acc_col": acc_col})
     if out is not None:
         save_model(model, out)
     return model

@@ -168,7 +168,27 @@ def test_fit_from_truth_then_evaluate_on_the_toy_space(tmp_path):
 
     from nasx.evaluation import evaluate
 
+    with pytest.raises(ConfigError, match="per-model"):
+        fit_from_truth(truth, "toy", ["nasx-cross"], data="synthetic", store=False)
     all_truth = [(a.text, -toy_fitness(a.spec, 3)) for a in archs]
     rep = evaluate("toy", f"calibrated:{out}", all_truth, data="synthetic", batch_size=10,
                    store=False, device="cpu", sample=30)
     assert rep.metrics[f"calibrated:{out}"]["kendall"] > 0.8
+
+
+def test_search_uses_the_calibrated_proxy(tmp_path, batch):
+    """A search with ``calibrated:<file>`` finds the optimum the labels point to: the toy
+    oracle reversed, i.e. the all-zero string."""
+    import nasx
+
+    space = ToySpace(length=4, choices=3)
+    archs = list(space.enumerate())
+    rng = np.random.default_rng(1)
+    picked = [archs[i] for i in rng.choice(len(archs), 15, replace=False)]
+    feats = {"toy-oracle": [toy_fitness(a.spec, 3) for a in picked]}
+    m = fit(feats, [-v for v in feats["toy-oracle"]], archs=[a.text for a in picked], seed=0,
+            reference={"toy-oracle": [toy_fitness(a.spec, 3) for a in archs]})
+    path = save_model(m, tmp_path / "cal.json")
+    r = nasx.search(space="toy", proxy=f"calibrated:{path}", strategy="random", budget=81,
+                    data=batch, store=False, space_opts={"length": 4, "choices": 3})
+    assert str(r.best) == "0-0-0-0"

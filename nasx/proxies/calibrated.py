@@ -81,7 +81,8 @@ class CalibratedModel:
         doc = {"calibration": CALIBRATION_VERSION,
                "features": [[n, v] for n, v in zip(self.features, self.versions)],
                "fitted_on": dict(self.fitted_on)}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def digest(self) -> str:
@@ -90,7 +91,8 @@ class CalibratedModel:
         doc = {"kind": self.kind, "params": dict(self.params),
                "weights": [repr(w) for w in self.weights], "intercept": repr(self.intercept),
                "references": [[repr(float(x)) for x in r] for r in self.references]}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def transform(self, components: Mapping[str, Sequence[float | None] | np.ndarray]
                   ) -> np.ndarray:
@@ -154,7 +156,7 @@ class CalibratedModel:
 def save_model(model: CalibratedModel, path: str | os.PathLike[str]) -> Path:
     """Write ``model`` as JSON to ``path``; returns the path."""
     p = Path(path)
-    p.write_text(json.dumps(model.to_dict(), indent=1, sort_keys=False) + "\n")
+    p.write_text(json.dumps(model.to_dict(), indent=1, default=str) + "\n")
     return p
 
 
