@@ -192,3 +192,33 @@ def test_search_uses_the_calibrated_proxy(tmp_path, batch):
     r = nasx.search(space="toy", proxy=f"calibrated:{path}", strategy="random", budget=81,
                     data=batch, store=False, space_opts={"length": 4, "choices": 3})
     assert str(r.best) == "0-0-0-0"
+
+
+def test_cli_calibrate_then_eval(tmp_path, capsys):
+    from nasx.cli.main import main
+
+    space = ToySpace()
+    archs = list(space.enumerate())
+    truth = tmp_path / "all.csv"
+    with open(truth, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "accuracy"])
+        for a in archs:
+            w.writerow([a.text, -toy_fitness(a.spec, 3)])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(truth.read_text().splitlines(keepends=True)[:13]))
+    out = tmp_path / "cal.json"
+    common = ["--space", "toy", "--data", "synthetic", "--batch-size", "10", "--no-store",
+              "--device", "cpu", "--quiet"]
+    code = main(["calibrate", *common, "--proxy", "toy-oracle,params", "--truth", str(labels),
+                 "--out", str(out), "--json"])
+    got = capsys.readouterr()
+    assert code == 0, got.err
+    doc = json.loads(got.out)
+    assert doc["key"] == load_model(out).key and doc["fitted_on"]["n_labels"] == 12
+    code = main(["eval", *common, "--proxy", f"calibrated:{out}", "--truth", str(truth),
+                 "--all", "--json"])
+    got = capsys.readouterr()
+    assert code == 0, got.err
+    assert json.loads(got.out)[f"calibrated:{out}"]["kendall"] > 0.8
+    assert main(["calibrate", *common, "--truth", str(labels)]) == 2  # no --out
