@@ -16,7 +16,7 @@ Definition.
   scored with it (the calibrated proxy is per model in effect, although it is computed from its
   members' scores like an ensemble). The reference is the labelled architectures' own values,
   or a larger unlabelled pool of scored architectures when one is given (no label is used from
-  it). Quantiles make every monotone transform of a proxy (log, sign flips aside) equivalent.
+  it). An increasing transform of a proxy (a log, say) gives the same features.
   A failed feature (None/NaN) maps to 0.5, the middle of the reference.
 * **Target.** The labelled accuracies' mid-rank quantiles among the K labels (only the order
   of the labels is used).
