@@ -255,6 +255,7 @@ def fit(
     vers = {n: str((versions or {}).get(n, "1")) for n in names}
     fitted_on = {"labels": label_hash(archs, y), "n_labels": k, "seed": int(seed),
                  "data_fingerprint": data_fingerprint, "folds": len(folds),
+                 "kinds": [k for k in CANDIDATES if k in kinds],
                  "reference_size": {n: int(np.isfinite(pool[n]).sum()) for n in names},
                  **dict(extra or {})}
     return CalibratedModel(features=names, versions=tuple(vers[n] for n in names),

@@ -88,7 +88,7 @@ def test_selection_table_and_rule():
 def test_key_moves_with_labels_features_versions_fingerprint_and_seed():
     d = _data(20, 5)
     acc = d["a"].copy()
-    kw = dict(archs=_archs(20), seed=0, data_fingerprint="abc")
+    kw = dict(archs=_archs(20), seed=0, data_fingerprint="abc", kinds=("single", "ridge"))
     base = fit(d, acc, **kw).key
     assert fit(d, acc, **kw).key == base  # deterministic
     acc2 = acc.copy()
@@ -99,6 +99,7 @@ def test_key_moves_with_labels_features_versions_fingerprint_and_seed():
     assert fit(d, acc, **{**kw, "data_fingerprint": "abd"}).key != base
     assert fit(d, acc, **kw, versions={"a": "2"}).key != base
     assert fit({k: d[k] for k in ("a", "b")}, acc, **kw).key != base
+    assert fit(d, acc, **{**kw, "kinds": ("single",)}).key != base
 
 
 def test_model_file_round_trip_and_tampering(tmp_path):
@@ -222,3 +223,20 @@ def test_cli_calibrate_then_eval(tmp_path, capsys):
     assert code == 0, got.err
     assert json.loads(got.out)[f"calibrated:{out}"]["kendall"] > 0.8
     assert main(["calibrate", *common, "--truth", str(labels)]) == 2  # no --out
+
+
+@pytest.mark.parametrize("kind", ["ridge", "ranknet"])
+def test_each_linear_model_recovers_a_known_combination(kind):
+    """Accuracy = 2 q(a) + q(b) (quantiles among the pool): both linear models find the
+    weights' signs and order, and rank new architectures almost perfectly."""
+    pool = _data(500, 10)
+    qa = stats.rankdata(pool["a"]) / 500
+    qb = stats.rankdata(pool["b"]) / 500
+    acc = 2 * qa + qb
+    idx = np.random.default_rng(0).choice(500, 80, replace=False)
+    m = fit({k: v[idx] for k, v in pool.items()}, acc[idx], archs=_archs(80), seed=0,
+            reference=pool, kinds=(kind,))
+    w = dict(zip(m.features, m.weights))
+    assert m.kind == kind and w["a"] > w["b"] > abs(w["noise"])
+    rest = np.setdiff1d(np.arange(500), idx)
+    assert _tau(m({k: v[rest] for k, v in pool.items()}), acc[rest]) > 0.85
