@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import NasxError
+from . import calibrate as calibrate_cmd
 from . import eval as eval_cmd
 from . import list as list_cmd
 from . import score as score_cmd
@@ -26,6 +27,7 @@ COMMANDS = {
     "score": score_cmd,
     "eval": eval_cmd,
     "list": list_cmd,
+    "calibrate": calibrate_cmd,
 }
 
 

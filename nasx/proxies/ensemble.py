@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import ProxySpec, add_name_resolver, get_proxy, register_proxy
+from .calibrated import PREFIX as CALIBRATED_PREFIX  # its name resolver comes with it
 
 __all__ = [
     "AGGREGATIONS",
@@ -189,6 +190,8 @@ def is_ensemble_text(name: str) -> bool:
     by ``+``, a weighted member (``2*name``), an aggregation suffix (``name[rank]``), or the
     path of an ensemble file (``.yaml``, ``.yml``, ``.json``)."""
     low = name.strip().lower()
+    if low.startswith(CALIBRATED_PREFIX) and "+" not in low:  # a calibration model file
+        return False
     return ("+" in low or "*" in low or low.endswith(FILE_SUFFIXES)
             or any(low.endswith(f"[{a}]") for a in AGGREGATIONS))
 

@@ -33,14 +33,30 @@ has the highest best-tenth tau of any single proxy. The held-out half, the other
 columns and every other space played no part in the choice. Version 1 (MeCo, GradAlign-I,
 jacob-cov, Zen-NAS, linear regions) was chosen by hand and is retired. The figures are in
 ``benchmarks/results/ensemble_nb201_path_cpu.json``.
+
+``nasx-cross`` -- **higher is better** (population proxy). The log-rank ensemble of
+:data:`NASX_CROSS_MEMBERS`, chosen across spaces as a zero-shot fitness for a space without
+labels; ``auto`` (and :func:`default_proxy`) resolves to it.
+
+How the members were chosen (``benchmarks/ensemble_cross_space.py``): with NASLib's
+precomputed scores on its samples of NAS-Bench-201 (CIFAR-10), NAS-Bench-101 and DARTS
+(NAS-Bench-301), the candidates were the proxies NASLib scored on all three spaces that nasx
+implements (synflow, jacob-cov, snip, grad-norm, fisher, grasp, params, flops); a greedy
+forward selection of an equal-weight log-rank ensemble maximised the mean Kendall tau over the
+spaces and stopped when an addition gained less than 0.002. On all three spaces it keeps
+``params`` alone; selected on two spaces and tested on the third, every ensemble it picked was
+no better than ``params`` on the held-out space. So nasx-cross ranks by parameter count: the
+baseline no zero-shot proxy of that set beats across spaces (a few labels do; see
+:mod:`nasx.calibrate`). The figures are in ``benchmarks/results/ensemble_cross_space.json``.
 """
 
 from __future__ import annotations
 
-from .base import register_proxy
+from .base import ProxySpec, add_name_resolver, get_proxy, register_proxy
 from .ensemble import Ensemble
 
-__all__ = ["NASX_ENS_MEMBERS", "NASX_ENS_AGGREGATION", "NASX_TOP_MEMBERS"]
+__all__ = ["AUTO", "NASX_CROSS_MEMBERS", "NASX_ENS_MEMBERS", "NASX_ENS_AGGREGATION",
+           "NASX_TOP_MEMBERS", "default_proxy"]
 
 #: members of nasx-ens, in the order the selection added them
 NASX_ENS_MEMBERS = ("meco", "jacob-cov", "gradalign-i", "az-trainability", "gradalign-ii-norm",
@@ -49,18 +65,25 @@ NASX_ENS_AGGREGATION = "log-rank"
 #: members of nasx-top (aggregation log-rank, equal weights), in the order the selection added
 #: them
 NASX_TOP_MEMBERS = ("meco", "jacob-cov", "synflow", "gradalign-i-frac", "gradalign-ii")
+#: members of nasx-cross (aggregation log-rank, equal weights), as the cross-space selection
+#: of ``benchmarks/ensemble_cross_space.py`` chose them
+NASX_CROSS_MEMBERS = ("params",)
+#: the name that resolves to the default zero-shot fitness of a space (:func:`default_proxy`)
+AUTO = "auto"
 #: the union of the members' needs (declared here: members may register after this module);
 #: the same for both ensembles
 _NEEDS = ('data', 'grads', 'labels', 'none', 'per-sample-grads', 'train-mode')
+_CROSS_NEEDS = ('none',)
 
 
-def _log_rank_ensemble(members: tuple[str, ...], chosen: str, version: str = "1") -> dict:
+def _log_rank_ensemble(members: tuple[str, ...], chosen: str, version: str = "1",
+                       needs: tuple[str, ...] = _NEEDS) -> dict:
     """``register_proxy`` arguments of an equal-weight log-rank ensemble of per-model
     ``members``."""
     return dict(
         version=version,
         higher_is_better=True,
-        needs=_NEEDS,
+        needs=needs,
         paper=f"nasx ({chosen}; log-rank aggregation as AZ-NAS)",
         description="Sum of log-ranks over the evaluated architectures of "
         + ", ".join(members) + ".",
@@ -75,3 +98,25 @@ register_proxy("nasx-ens", **_log_rank_ensemble(
 register_proxy("nasx-top", **_log_rank_ensemble(
     NASX_TOP_MEMBERS, "ensemble for searches, chosen on NAS-Bench-201 CIFAR-10 for its order "
     "of the best cells", version="2"))
+register_proxy("nasx-cross", **_log_rank_ensemble(
+    NASX_CROSS_MEMBERS, "ensemble chosen across NAS-Bench-201, NAS-Bench-101 and DARTS on "
+    "NASLib's scores", needs=_CROSS_NEEDS))
+
+
+def default_proxy(space: str | None = None) -> str:
+    """The name of the zero-shot fitness that ``auto`` stands for on ``space``: ``nasx-cross``
+    for every space (the cross-space choice of ``benchmarks/ensemble_cross_space.py``; no
+    space has its own default yet).
+
+    Example:
+        >>> default_proxy("darts")
+        'nasx-cross'
+    """
+    return "nasx-cross"
+
+
+def _resolve_auto(name: str) -> ProxySpec | None:
+    return get_proxy(default_proxy()) if name.strip().lower() == AUTO else None
+
+
+add_name_resolver(_resolve_auto)

@@ -13,6 +13,18 @@ edge) and how NAS-Bench-301's configuration space is defined (``inputs_node_norm
 ``0_1, 0_2, 1_2``); the published DARTS genotypes have distinct inputs too. Hence each cell has
 ``1 * 3 * 6 * 10 = 180`` wirings and ``7**8`` op choices (about 1.0e9 cells, 1.1e18 pairs).
 
+Genotypes outside the space (space option ``allow_none=true``). Genotypes written by other
+tools may contain ``none`` ops (e.g. derived from a supernet whose strongest edges include
+``none``) or a node whose two ops read the same input. The DARTS reference network
+(``cnn/model.py`` ``Cell``) builds both, and so does nasx with this option: ``none`` is the
+reference ``Zero`` op, ``x * 0`` at stride 1 and ``x[:, :, ::2, ::2] * 0`` on the stride-2
+edges of a reduction cell (inputs 0 and 1), so it outputs zeros of the node's shape, keeps the
+graph attached, and has no parameters; a node taking input ``i`` twice applies its two ops, two
+separate modules, to state ``i`` and sums them. Such a genotype keeps its canonical form (the
+two pairs of a node sorted by input, then op). Without the option both are rejected with a
+message naming the option; sampling and mutation never introduce them either way, and genotypes
+of the space build exactly the same network with the option on or off.
+
 Notation: the ``Genotype(...)`` string of the DARTS code base (``cnn/genotypes.py``)::
 
     Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
@@ -426,6 +438,9 @@ class DartsSpace(CellPruning, SearchSpace):
         auxiliary: also build DARTS's auxiliary head (never evaluated; parameters only).
         affine: affine BatchNorms inside the cell ops (True, as DARTS's evaluation network).
         input_size: height and width of the input images (32; a multiple of 4).
+        allow_none: also parse and build genotypes that other tools publish but the space
+            excludes (False): ``none`` ops and nodes taking one input twice (see the module
+            docstring). Sampling, mutation and neighbours never introduce them.
 
     Example:
         >>> import numpy as np
@@ -448,6 +463,10 @@ class DartsSpace(CellPruning, SearchSpace):
         "affine": (bool, True, ("affine BatchNorms in cell ops (False: DARTS search / NASLib "
                                 "NAS-Bench-301 network)")),
         "input_size": (int, 32, "height and width of the input images (multiple of 4)"),
+        "allow_none": (bool, False, ("also accept genotypes outside the search space that the "
+                                     "DARTS reference network builds: 'none' ops and a node "
+                                     "taking one input twice (sampling and mutation never "
+                                     "introduce them)")),
     }
     #: ops a genotype may use
     ops: tuple[str, ...] = OPS
@@ -471,20 +490,22 @@ class DartsSpace(CellPruning, SearchSpace):
     def _validate(self, geno: Genotype, text: object) -> Genotype:
         normal, normal_concat, reduce, reduce_concat = geno
         full = tuple(range(2, 2 + _STEPS))
+        loose = bool(self.opts.get("allow_none"))
         for cell, pairs, concat in (("normal", normal, normal_concat),
                                     ("reduce", reduce, reduce_concat)):
             for op, _ in pairs:
-                if op not in self.ops:
+                if op not in self.ops and not (loose and op == "none"):
                     close = difflib.get_close_matches(op, self.ops, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    extra = " ('none' is not selectable)" if op == "none" else ""
+                    extra = (" ('none' is not selectable; the space option allow_none=true "
+                             "accepts it)" if op == "none" else "")
                     raise _invalid(text, f"unknown op {op!r} in {cell}{hint}{extra}; ops are "
                                    f"{', '.join(self.ops)}", self.what)
             for k in range(0, len(pairs), 2):
-                if pairs[k][1] == pairs[k + 1][1]:
+                if pairs[k][1] == pairs[k + 1][1] and not loose:
                     raise _invalid(text, f"node {2 + k // 2} of the {cell} cell takes input "
-                                   f"{pairs[k][1]} twice (a node's two inputs must differ)",
-                                   self.what)
+                                   f"{pairs[k][1]} twice (a node's two inputs must differ; "
+                                   "the space option allow_none=true accepts it)", self.what)
             if tuple(sorted(concat)) != full or len(set(concat)) != len(concat):
                 raise _invalid(text, f"{cell}_concat must be [2, 3, 4, 5], got "
                                f"{list(concat)}", self.what)
