@@ -1,6 +1,6 @@
 """The public Python API: ``search``, ``score``, ``evaluate``, with their real signatures.
 
-Each function builds the run settings record (:class:`nasx.engine.settings.RunSettings`, which
+Each function builds the run settings record (:class:`nasx.settings.RunSettings`, which
 checks the values) from its arguments, opens a :class:`nasx.engine.session.Session` on it, runs
 one run and closes the session. The implementations are imported on first use so that
 ``import nasx`` stays light. The CLI builds the same record from its flags and runs the same
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .data import ProbeBatch, ProbeDataset
     from .engine.loop import SearchInterrupted
     from .engine.session import Session
-    from .engine.settings import RunSettings
     from .evaluation import EvalReport
     from .events import Event
     from .executors import Executor
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from .records import ScoreResult, SearchResult
     from .registry import make_space, make_strategy
     from .service import ScoreService
+    from .settings import RunSettings
     from .store import Store
 
 __all__ = [
@@ -64,7 +64,7 @@ _REEXPORTS = {
     "ScoreService": "nasx.service",
     "SearchResult": "nasx.records",
     "SearchInterrupted": "nasx.engine.loop",
-    "RunSettings": "nasx.engine.settings",
+    "RunSettings": "nasx.settings",
     "Session": "nasx.engine.session",
 }
 
@@ -86,7 +86,7 @@ def _session(args: Mapping[str, Any]) -> Session:
     """A session over the run settings among a public function's arguments (the record is
     built, and its values checked, once here)."""
     from .engine.session import Session
-    from .engine.settings import RunSettings
+    from .settings import RunSettings
 
     return Session(RunSettings.pick(args))
 

@@ -272,44 +272,48 @@ def fit_from_truth(
     out: str | os.PathLike[str] | None = None,
     arch_col: str = "arch",
     acc_col: str = "accuracy",
-    seed: int = 0,
-    **score_kwargs: Any,
+    space_opts: Mapping[str, Any] | None = None,
+    session: Any = None,
+    **settings: Any,
 ) -> CalibratedModel:
     """Score the labelled architectures of a ``--truth``-style CSV (``arch``, accuracy) with
-    the feature proxies through :func:`nasx.score`, fit a calibration and, with ``out``,
-    write its model file.
+    the feature proxies, fit a calibration and, with ``out``, write its model file.
 
-    ``score_kwargs`` go to :func:`nasx.score` (``data``, ``batch_size``, ``data_seed``,
-    ``device``, ``store``, ``space_opts``, ...). The probe batch is drawn once here and its
-    fingerprint recorded in the model's key: use the calibrated proxy with the same data
-    settings, since the features' values (and so their quantiles) depend on the probe batch.
+    The scoring runs in ``session`` (a :class:`~nasx.engine.session.Session`), or in one opened
+    here from ``settings`` (the fields of :class:`~nasx.settings.RunSettings`: ``data``,
+    ``batch_size``, ``seed``, ``device``, ``store``, ...). The probe batch's fingerprint is
+    recorded in the model's key: use the calibrated proxy with the same data settings, since
+    the features' values (and so their quantiles) depend on the probe batch.
 
     Example:
         >>> fit_from_truth("labels.csv", "nasbench201", ["synflow", "naswot", "params"],
         ...                out="cal.json", acc_col="cifar10_test")  # doctest: +SKIP
     """
-    from .api import score
-    from .context import make_batch
+    from .engine.session import Session
     from .evaluation import mean_by_arch, read_truth
     from .proxies.base import get_proxy
-    from .registry import make_space
 
-    kw = dict(score_kwargs)
-    sp = make_space(space, **dict(kw.pop("space_opts", None) or {}))
-    names = list(features)
-    specs = [get_proxy(n) for n in names]
-    bad = [s.name for s in specs if s.population]
-    if bad:
-        raise ConfigError(f"calibration features must be per-model proxies; {', '.join(bad)} "
-                          "combine several (give their members instead)")
-    labels = mean_by_arch(read_truth(truth, sp, arch_col=arch_col, acc_col=acc_col))
-    archs = list(labels)
-    data_seed = kw.pop("data_seed", None)
-    batch = make_batch(kw.pop("data", None), sp, batch_size=kw.pop("batch_size", 128),
-                       seed=seed if data_seed is None else data_seed,
-                       download=kw.get("download", False), proxies=specs,
-                       on_event=kw.get("on_event"))
-    results = score(archs, sp, names, data=batch, seed=seed, **kw)
+    if session is not None and settings:
+        raise TypeError("give a session or run settings, not both")
+    own = session is None
+    if own:
+        session = Session(**settings)
+    try:
+        seed = session.settings.seed
+        sp = session.space(space, space_opts)
+        names = list(features)
+        specs = [get_proxy(n) for n in names]
+        bad = [s.name for s in specs if s.population]
+        if bad:
+            raise ConfigError(f"calibration features must be per-model proxies; "
+                              f"{', '.join(bad)} combine several (give their members instead)")
+        labels = mean_by_arch(read_truth(truth, sp, arch_col=arch_col, acc_col=acc_col))
+        archs = list(labels)
+        batch = session.batch(sp, specs)
+        results = session.score(archs, sp, names)
+    finally:
+        if own:
+            session.close()
     rows = results if isinstance(results, list) else [results]
     vals: dict[str, list[float | None]] = {n: [] for n in names}
     for r in rows:

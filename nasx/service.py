@@ -28,7 +28,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .engine.session import Session
-    from .engine.settings import RunSettings
+    from .settings import RunSettings
 
 __all__ = ["ScoreService", "run_score"]
 
@@ -48,7 +48,7 @@ class ScoreService:
     into every key through :func:`nasx.scoring.key_options`; None values are left out).
 
     The scoring options (``device``, ``seed``, ``chunk_size``, ``grad_method``,
-    ``keep_failures``) come from ``settings`` (a :class:`~nasx.engine.settings.RunSettings`),
+    ``keep_failures``) come from ``settings`` (a :class:`~nasx.settings.RunSettings`),
     or as its fields in ``options``, which replace the record's; ``store`` and ``executor`` are
     the opened objects the service uses (default: none and a sequential executor).
 
@@ -69,7 +69,7 @@ class ScoreService:
         scoring_opts: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        from .engine.settings import RunSettings
+        from .settings import RunSettings
 
         if settings is None:
             settings = RunSettings(**options)

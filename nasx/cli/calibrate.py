@@ -22,9 +22,8 @@ from .common import (
     add_common,
     check_output_path,
     dump_json,
-    executor_opts,
     parse_kv,
-    store_arg,
+    run_settings,
 )
 
 HELP = "fit a proxy combination on a few labelled architectures (use: calibrated:FILE)"
@@ -42,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..calibrate import fit_from_truth
+    from ..engine.session import Session
 
     if not args.truth:
         raise ConfigError("--truth FILE.csv is required")
@@ -50,14 +50,11 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.out, "--out")
     features = [p.strip() for p in str(args.proxy).split(",") if p.strip()]
     with Renderer(quiet=args.quiet) as render:
-        model = fit_from_truth(
-            args.truth, args.space, features, out=args.out, arch_col=args.arch_col,
-            acc_col=args.acc_col, seed=args.seed, data=args.data, batch_size=args.batch_size,
-            data_seed=args.data_seed, device=args.device, store=store_arg(args),
-            space_opts=parse_kv(args.space_opt, "--space-opt"), executor=args.executor,
-            executor_opts=executor_opts(args), chunk_size=args.chunk_size,
-            download=args.download, keep_failures=args.keep_failures,
-            grad_method=args.grad_method, on_event=render)
+        with Session(run_settings(args, render)) as session:
+            model = fit_from_truth(
+                args.truth, args.space, features, out=args.out, arch_col=args.arch_col,
+                acc_col=args.acc_col, space_opts=parse_kv(args.space_opt, "--space-opt"),
+                session=session)
     if args.json:
         print(dump_json(model.to_dict() | {"proxy": f"calibrated:{args.out}"}))
         return 0

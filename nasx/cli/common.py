@@ -19,7 +19,7 @@ from ..events import Evaluated, Event, Notice, Progress, RunFinished, RunStarted
 from ..jsonutil import json_clean
 
 if TYPE_CHECKING:
-    from ..engine.settings import RunSettings
+    from ..settings import RunSettings
 
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
            "executor_opts", "check_output_path", "run_settings"]
@@ -190,7 +190,7 @@ def run_settings(args: argparse.Namespace, on_event: Callable[[Event], None] | N
     """The run settings of the shared flags (:func:`add_common`): the one place the CLI turns
     them into the record every run takes. ``overrides`` replace fields (e.g. the score
     command's store default)."""
-    from ..engine.settings import RunSettings
+    from ..settings import RunSettings
 
     values: dict[str, Any] = dict(
         data=args.data, batch_size=args.batch_size, seed=args.seed, data_seed=args.data_seed,

@@ -31,7 +31,7 @@ from ..population import leaf_proxies
 from ..registry import make_space
 from ..scoring import resolve_device
 from ..service import ScoreService
-from .settings import RunSettings
+from ..settings import RunSettings
 
 if TYPE_CHECKING:
     import os

@@ -21,10 +21,10 @@ from nasx._compat import MOVED
 from nasx.context import RunContext
 from nasx.engine.loop import SearchLoop, default_budget
 from nasx.engine.session import Session
-from nasx.engine.settings import RunSettings
 from nasx.errors import ConfigError, NasxError
 from nasx.records import Evaluation
 from nasx.registry import builtin_modules, make_space
+from nasx.settings import RunSettings
 from nasx.store import Store
 from nasx.strategies.random import RandomSearch
 

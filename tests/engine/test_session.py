@@ -8,8 +8,8 @@ import pytest
 import nasx
 import nasx.testing  # noqa: F401  (toy space and oracle proxy)
 from nasx.engine.session import Session
-from nasx.engine.settings import RunSettings
 from nasx.errors import StoreError
+from nasx.settings import RunSettings
 from nasx.store import Store
 
 

@@ -11,7 +11,7 @@ The record checks its values where it is built (:meth:`RunSettings.__post_init__
 below checks them again; :attr:`RunSettings.probe_seed` is the seed of the probe-batch draw.
 
 Example:
-    >>> from nasx.engine.settings import RunSettings
+    >>> from nasx.settings import RunSettings
     >>> s = RunSettings(seed=3, device="cpu", store=False)
     >>> s.probe_seed
     3
@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..data import ProbeBatch, ProbeDataset
-    from ..events import Event
-    from ..executors import Executor
-    from ..store import Store
+    from .data import ProbeBatch, ProbeDataset
+    from .events import Event
+    from .executors import Executor
+    from .store import Store
 
 __all__ = ["RunSettings"]
 
@@ -79,8 +79,8 @@ class RunSettings:
     on_event: Callable[[Event], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        from ..context import check_run_options
-        from ..scoring import check_grad_method
+        from .context import check_run_options
+        from .scoring import check_grad_method
 
         check_run_options(seed=self.seed, data_seed=self.data_seed, chunk_size=self.chunk_size,
                           batch_size=self.batch_size)

@@ -9,8 +9,8 @@ import inspect
 import pytest
 
 from nasx import api
-from nasx.engine.settings import RunSettings
 from nasx.errors import ConfigError
+from nasx.settings import RunSettings
 
 
 def test_defaults_and_probe_seed():
