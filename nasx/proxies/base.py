@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import RegistrationError
 from ..registry import proxies as _registry
 
-__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT"]
+__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT",
+           "needs_images"]
 
 #: what a proxy may declare that it needs
 NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", "none"})
@@ -288,3 +289,13 @@ def add_name_resolver(resolve: Callable[[str], ProxySpec | None]) -> None:
     ``"a+b"`` names and ensemble files); it returns None for names it does not know."""
     if resolve not in _NAME_RESOLVERS:
         _NAME_RESOLVERS.append(resolve)
+
+
+def needs_images(specs: Sequence[Any]) -> bool:
+    """True when any of the (leaf) proxy specs needs real images: every proxy does unless it
+    declares ``"none"`` in its ``needs`` and neither ``"data"`` nor ``"labels"``."""
+    for spec in specs:
+        needs = frozenset(getattr(spec, "needs", ()) or ())
+        if "none" not in needs or needs & {"data", "labels"}:
+            return True
+    return False

@@ -1,0 +1,121 @@
+"""Checks and conversions of probe pixels and labels, shared by every kind of source.
+
+Images must be finite; uint8 is used as is; other integer types with values in 0..255 and
+floats holding only whole numbers in 0..255 are converted to uint8 with a warning; floats in
+[0, 1] are scaled by 255 (the usual convention, no warning); any other range (standardised
+images, floats a little over 1, int16 values over 255) is an error. Labels must be integers
+(floats holding whole numbers are converted with a warning), non-negative, and, without a
+``classes`` list, cover every class 0..max (labels 0, 1000, 2000 would otherwise build a
+2001-class head). Every failure is a :class:`~nasx.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["dataset_stats", "infer_classes", "to_nhwc", "to_uint8", "validate_labels"]
+
+
+def dataset_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation (of pixel values / 255) of NHWC uint8 images;
+    a standard deviation is at least 1e-3."""
+    flat = x.reshape(-1, 3).astype(np.float64) / 255.0
+    mean = tuple(float(v) for v in flat.mean(0))
+    std = tuple(float(max(v, 1e-3)) for v in flat.std(0))
+    return mean, std
+
+
+def to_nhwc(x: np.ndarray, where: str) -> np.ndarray:
+    """Images as contiguous uint8 NHWC with 3 channels: grayscale (N,H,W) and one-channel images
+    are repeated to 3 channels, NCHW is transposed, pixel values go through :func:`to_uint8`."""
+    if x.ndim == 3:  # grayscale N,H,W
+        x = np.repeat(x[..., None], 3, axis=-1)
+    if x.ndim != 4:
+        raise DataError(f"{where}: images must be 4-D (N,H,W,C or N,C,H,W); got shape {x.shape}")
+    if x.shape[-1] not in (1, 3) and x.shape[1] in (1, 3):
+        x = np.transpose(x, (0, 2, 3, 1))
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if x.shape[-1] != 3:
+        raise DataError(f"{where}: expected 1 or 3 channels; got shape {x.shape}")
+    return np.ascontiguousarray(to_uint8(x, where))
+
+
+def to_uint8(x: np.ndarray, where: str) -> np.ndarray:
+    """Validate pixel values and convert them to uint8 (see the module docstring)."""
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
+                                   or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{where}: images must be uint8 (or integers in 0..255, or floats in "
+                        f"[0, 1]); got dtype {x.dtype}")
+    if x.size == 0:
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating):
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = int(x.size - np.count_nonzero(finite))
+            raise DataError(f"{where}: {bad} pixel values are NaN or infinite")
+    lo, hi = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.floating):
+        if lo >= 0.0 and hi <= 1.0:
+            return np.round(x.astype(np.float64) * 255.0).astype(np.uint8)
+        if lo >= 0.0 and hi <= 255.0 and bool(np.all(x == np.round(x))):
+            warnings.warn(f"{where}: float images hold whole numbers in 0..255; read as 8-bit "
+                          "pixel values", UserWarning, stacklevel=4)
+            return x.astype(np.uint8)
+        raise DataError(
+            f"{where}: float images must lie in [0, 1] (or hold 8-bit values 0..255); got "
+            f"values in [{lo:.4g}, {hi:.4g}]. Standardised (mean/std-normalised) images are "
+            "not accepted: pass raw pixels, nasx normalises them itself"
+        )
+    if lo < 0 or hi > 255:
+        raise DataError(f"{where}: {x.dtype} images must hold 8-bit values 0..255; got values "
+                        f"in [{int(lo)}, {int(hi)}]")
+    warnings.warn(f"{where}: {x.dtype} images converted to uint8 (values in "
+                  f"[{int(lo)}, {int(hi)}])", UserWarning, stacklevel=4)
+    return x.astype(np.uint8)
+
+
+def validate_labels(y: np.ndarray, n_images: int, where: str) -> np.ndarray:
+    """Validate labels: integers (whole-number floats converted with a warning), >= 0."""
+    y = np.asarray(y).reshape(-1)
+    if y.shape[0] != n_images:
+        raise DataError(f"{where}: {n_images} images but {y.shape[0]} labels")
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
+                                   or np.issubdtype(y.dtype, np.floating)):
+        raise DataError(f"{where}: labels must be integers; got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{where}: labels must be whole numbers; got float labels such as "
+                            f"{y[~(np.isfinite(y) & (y == np.round(y)))][:3].tolist()}")
+        warnings.warn(f"{where}: float labels converted to integers", UserWarning, stacklevel=4)
+    if y.size and (float(y.min()) < 0 or float(y.max()) > np.iinfo(np.int32).max):
+        raise DataError(f"{where}: labels must lie in 0..C-1; got values in "
+                        f"[{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
+
+
+def infer_classes(y: np.ndarray, classes: tuple[str, ...], num_classes: int | None,
+                  where: str) -> int:
+    """Number of classes: given, else the ``classes`` list, else max label + 1 provided every
+    class 0..max has images (gaps mean labels that are not class indices)."""
+    if num_classes is not None:
+        return int(num_classes)
+    if classes:
+        return len(classes)
+    if not len(y):
+        return 0
+    n = int(y.max()) + 1
+    present = len(np.unique(y))
+    if present != n:
+        raise DataError(
+            f"{where}: labels are not class indices 0..C-1: {present} distinct labels but the "
+            f"largest is {n - 1} (that would build a {n}-class output layer). Map them to "
+            "0..C-1, or store a 'classes' array with the class names"
+        )
+    return n
