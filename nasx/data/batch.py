@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 from .embedded import EMBEDDED, EMBEDDED_SHA256
+from .validate import MIN_IMAGE_SIDE
 
 __all__ = ["ProbeDataset", "ProbeBatch", "balanced_indices", "draw_batch", "shape_batch"]
 
@@ -68,6 +69,19 @@ class ProbeBatch:
         return ProbeBatch(
             self.x.to(device),
             self.y.to(device),
+            self.num_classes,
+            self.fingerprint,
+            self.source,
+            self.indices,
+            self.synthetic,
+        )
+
+    def clone(self) -> ProbeBatch:
+        """The same batch with its own copies of ``x`` and ``y``: what one proxy call gets, so
+        that a proxy writing into its inputs changes nobody else's."""
+        return ProbeBatch(
+            self.x.detach().clone(),
+            self.y.detach().clone(),
             self.num_classes,
             self.fingerprint,
             self.source,
@@ -130,7 +144,9 @@ def draw_batch(
         seed: seed of the draw (independent of the model-initialisation seed).
         balanced: class-balanced (default) or uniform draw.
         input_size: resize to this spatial size (``H`` or ``(H, W)``) when the space expects a
-            different resolution (bilinear, antialiased); part of the fingerprint.
+            different resolution (bilinear, antialiased); part of the fingerprint. Images
+            smaller than :data:`~nasx.data.validate.MIN_IMAGE_SIDE` pixels a side are never
+            resized (a :class:`~nasx.errors.DataError`).
     """
     import torch
     import torch.nn.functional as F
@@ -151,6 +167,11 @@ def draw_batch(
     if input_size is not None:
         size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         if tuple(x.shape[-2:]) != size:
+            height, width = x.shape[-2:]
+            if min(height, width) < MIN_IMAGE_SIDE:
+                raise DataError(f"{dataset.name}: images of {height}x{width} pixels would be "
+                                f"resized to {size[0]}x{size[1]}; probe images must be at least "
+                                f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} to be resized")
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         else:
             size = None

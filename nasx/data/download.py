@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import DataError
 
-__all__ = ["CIFAR", "cache_dir", "download_cifar", "file_md5"]
+__all__ = ["CIFAR", "cache_dir", "download_cifar", "file_digest"]
 
 #: the downloadable datasets: address, MD5 of the archive, folder it extracts to, archive name
 CIFAR: dict[str, dict[str, str]] = {
@@ -47,9 +47,9 @@ def cache_dir() -> Path:
     return base / "nasx"
 
 
-def file_md5(path: Path) -> str:
-    """MD5 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (read in 1 MiB blocks) with a :mod:`hashlib` algorithm."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -68,7 +68,7 @@ def download_cifar(name: str, root: Path | None = None, *, timeout: float = 60.0
     if folder.is_dir() and (folder / ".complete").exists():
         return folder
     archive = root / info["archive"]
-    if not archive.exists() or file_md5(archive) != info["md5"]:
+    if not archive.exists() or file_digest(archive, "md5") != info["md5"]:
         tmp = archive.with_suffix(".part")
         try:
             with urllib.request.urlopen(info["url"], timeout=timeout) as r, open(tmp, "wb") as f:
@@ -84,7 +84,7 @@ def download_cifar(name: str, root: Path | None = None, *, timeout: float = 60.0
                 f"'{info['folder']}' folder or '{info['archive']}' into {root}, or pass "
                 "--data with a .npz file, a CIFAR python folder or an image folder"
             ) from exc
-        got = file_md5(tmp)
+        got = file_digest(tmp, "md5")
         if got != info["md5"]:
             tmp.unlink(missing_ok=True)
             raise DataError(f"{name}: checksum mismatch (md5 {got}, expected {info['md5']})")

@@ -11,11 +11,13 @@
 * ``cifar10-probe``: the probe set shipped inside the package (:mod:`nasx.data.embedded`),
   checksum-verified on load. It is what the engine uses when no data is given (``data=None``);
 * ``synthetic`` / ``synthetic:<classes>``: uniform noise with random labels, an explicit opt-in
-  for smoke runs only;
+  for smoke runs only (1 to :data:`MAX_SYNTHETIC_CLASSES` classes);
 * ``shape`` / ``shape:<classes>``: no images at all, for data-free proxies
   (:func:`nasx.data.shape_batch`).
 
-Pixels and labels are checked and converted by :mod:`nasx.data.validate`.
+Pixels and labels are checked and converted by :mod:`nasx.data.validate`. An image folder must
+have images directly in every class folder (``root/<class>/<image>``); images of another size than
+the first one are resized to it, with a warning naming how many.
 """
 
 from __future__ import annotations
@@ -36,10 +38,21 @@ from .batch import ProbeBatch, ProbeDataset
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, cifar_folder, load_cifar_archive, load_cifar_folder
 from .download import CIFAR, cache_dir, download_cifar
 from .embedded import EMBEDDED, EMBEDDED_SHA256
-from .validate import dataset_stats, infer_classes, to_nhwc, validate_labels
+from .validate import (
+    MAX_PROBE_BYTES,
+    check_image_side,
+    check_npz,
+    dataset_stats,
+    infer_classes,
+    to_nhwc,
+    validate_labels,
+)
 
-__all__ = ["load_dataset", "load_embedded", "synthetic_dataset", "parse_shape_spec",
-           "num_classes_of"]
+__all__ = ["MAX_SYNTHETIC_CLASSES", "load_dataset", "load_embedded", "synthetic_dataset",
+           "parse_shape_spec", "num_classes_of"]
+
+#: most classes of ``synthetic:<classes>`` (64 noise images per class)
+MAX_SYNTHETIC_CLASSES = 1000
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -70,13 +83,7 @@ def load_dataset(
     if low in ("synthetic", "synthetic:10"):
         return synthetic_dataset(num_classes=num_classes or 10)
     if low.startswith("synthetic:"):
-        try:
-            n = int(low.split(":", 1)[1])
-        except ValueError:
-            raise DataError(
-                f"bad synthetic spec {text!r}; use synthetic or synthetic:<classes>"
-            ) from None
-        return synthetic_dataset(num_classes=n)
+        return synthetic_dataset(num_classes=_synthetic_classes(text))
     if low in CIFAR:
         return _load_named_cifar(low, train=train, download=download)
     if low == EMBEDDED:
@@ -96,6 +103,9 @@ def load_dataset(
         )
     if path.is_file() and path.suffix == ".npz":
         return _load_npz(path, num_classes)
+    if path.is_file() and path.suffix == ".npy":
+        raise DataError(f"{text} is a single .npy array; probe data needs images and labels "
+                        "together: numpy.savez(file.npz, x=images, y=labels)")
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
         return load_cifar_archive(path, train=train)
     if path.is_dir():
@@ -107,6 +117,7 @@ def load_dataset(
 
 
 def _load_npz(path: Path, num_classes: int | None, name: str | None = None) -> ProbeDataset:
+    check_npz(path)  # headers first: nothing is allocated for a bad or absurd array
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f or "y" not in f:
@@ -122,6 +133,7 @@ def _load_npz(path: Path, num_classes: int | None, name: str | None = None) -> P
     if not isinstance(raw_x, np.ndarray) or not isinstance(raw_y, np.ndarray):
         raise DataError(f"{path}: 'x' and 'y' must be arrays")
     x = to_nhwc(raw_x, str(path))
+    check_image_side(x.shape[1], x.shape[2], str(path))
     y = validate_labels(raw_y, x.shape[0], str(path))
     n = infer_classes(y, classes, num_classes, str(path))
     if classes and len(classes) == 10 and classes[0].lower() == "airplane":
@@ -146,13 +158,32 @@ def load_embedded() -> ProbeDataset:
     return _load_npz(path, None, name=EMBEDDED)
 
 
-def _load_image_folder(path: Path, num_classes: int | None) -> ProbeDataset:
+def _image_folder_layout(path: Path) -> list[tuple[Path, list[Path]]]:
+    """The class folders of ``root/<class>/<image>`` and their image files, checked: every
+    class folder holds images directly (no empty classes, no deeper layouts)."""
     class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DataError(
             f"{path}: not a CIFAR folder and has no class sub-folders; an image folder must be "
             "laid out as root/<class>/<image>"
         )
+    layout = []
+    for d in class_dirs:
+        files = sorted(f for f in d.iterdir()
+                       if f.is_file() and f.suffix.lower() in _IMAGE_EXT)
+        if not files:
+            subs = sorted(p.name for p in d.iterdir() if p.is_dir())
+            inside = (f"it holds only folders ({', '.join(subs[:3])}"
+                      f"{', ...' if len(subs) > 3 else ''}); pass the folder that holds the "
+                      "class folders" if subs else "remove the folder or add its images")
+            raise DataError(f"{path}: class folder {d.name!r} has no images (extensions "
+                            f"{sorted(_IMAGE_EXT)}); {inside}")
+        layout.append((d, files))
+    return layout
+
+
+def _load_image_folder(path: Path, num_classes: int | None) -> ProbeDataset:
+    layout = _image_folder_layout(path)
     try:
         from PIL import Image
     except ImportError:
@@ -161,36 +192,57 @@ def _load_image_folder(path: Path, num_classes: int | None) -> ProbeDataset:
         ) from None
     xs, ys = [], []
     size: tuple[int, int] | None = None
-    for label, d in enumerate(class_dirs):
-        for f in sorted(d.iterdir()):
-            if f.suffix.lower() not in _IMAGE_EXT:
-                continue
+    resized = 0
+    total = sum(len(files) for _, files in layout)
+    for label, (_, files) in enumerate(layout):
+        for f in files:
             try:
                 with Image.open(f) as im:
                     im = im.convert("RGB")
                     if size is None:
                         size = im.size
+                        check_image_side(size[1], size[0], str(f))
                     elif im.size != size:
+                        check_image_side(im.size[1], im.size[0], str(f))
                         im = im.resize(size, Image.BILINEAR)
+                        resized += 1
                     xs.append(np.asarray(im, dtype=np.uint8))
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
                 raise DataError(f"cannot read image {f}: {type(exc).__name__}: {exc}. Remove "
                                 "or replace the file") from exc
             ys.append(label)
-    if not xs:
-        raise DataError(f"{path}: no images found (extensions {sorted(_IMAGE_EXT)})")
+    if resized and size is not None:
+        warnings.warn(f"{path}: {resized} of {total} images resized to {size[0]}x{size[1]} "
+                      "pixels (the size of the first image)", UserWarning, stacklevel=3)
     x = np.stack(xs)
     mean, std = dataset_stats(x)
-    classes = tuple(d.name for d in class_dirs)
+    classes = tuple(d.name for d, _ in layout)
     return ProbeDataset(
-        x, np.asarray(ys, dtype=np.int64), num_classes or len(class_dirs), path.name,
+        x, np.asarray(ys, dtype=np.int64), num_classes or len(layout), path.name,
         mean, std, classes,  # type: ignore[arg-type]
     )
 
 
 def synthetic_dataset(num_classes: int = 10, n_per_class: int = 64, size: int = 32,
                       seed: int = 0) -> ProbeDataset:
-    """Uniform-noise images with labels: for smoke runs only (warns)."""
+    """Uniform-noise images with labels: for smoke runs only (warns).
+
+    Args:
+        num_classes: 1 to :data:`MAX_SYNTHETIC_CLASSES`.
+        n_per_class: images per class (>= 1).
+        size: image side in pixels (>= 1).
+        seed: seed of the noise.
+    """
+    for what, v, lo, hi in (("classes", num_classes, 1, MAX_SYNTHETIC_CLASSES),
+                            ("images per class", n_per_class, 1, None),
+                            ("image size", size, 1, None)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (
+                hi is not None and v > hi):
+            allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise DataError(f"synthetic data: {what} must be an integer in {allowed}; got {v!r}")
+    if num_classes * n_per_class * size * size * 3 > MAX_PROBE_BYTES:
+        raise DataError(f"synthetic data: {num_classes} x {n_per_class} images of {size}x{size} "
+                        "pixels exceed the probe-data size limit; use fewer or smaller images")
     warnings.warn(
         "synthetic probe data: data-dependent proxies are meaningless on noise; use real "
         "images for any result you report",
@@ -262,7 +314,8 @@ def _synthetic_classes(text: str) -> int:
         n = int(text.split(":", 1)[1])
     except ValueError:
         raise DataError(f"bad synthetic spec {text!r}; use synthetic or "
-                        "synthetic:<classes>") from None
-    if n < 1:
-        raise DataError(f"bad synthetic spec {text!r}: classes must be >= 1")
+                        f"synthetic:<classes> (1..{MAX_SYNTHETIC_CLASSES})") from None
+    if not 1 <= n <= MAX_SYNTHETIC_CLASSES:
+        raise DataError(f"bad synthetic spec {text!r}: classes must be in "
+                        f"1..{MAX_SYNTHETIC_CLASSES}")
     return n

@@ -7,17 +7,110 @@ images, floats a little over 1, int16 values over 255) is an error. Labels must 
 (floats holding whole numbers are converted with a warning), non-negative, and, without a
 ``classes`` list, cover every class 0..max (labels 0, 1000, 2000 would otherwise build a
 2001-class head). Every failure is a :class:`~nasx.errors.DataError` naming the file.
+
+Sizes: images read from a file must be at least :data:`MIN_IMAGE_SIDE` (8) pixels a side, and
+no batch resizes smaller images (a 1x1 image blown up to 32x32 is not a probe image). An
+``.npz`` array is checked from its header before it is read: its declared size must fit in
+:data:`MAX_PROBE_BYTES` (4 GiB) and in the bytes the file holds, so a header claiming a huge
+shape is an error, not an allocation.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["dataset_stats", "infer_classes", "to_nhwc", "to_uint8", "validate_labels"]
+__all__ = ["MAX_PROBE_BYTES", "MIN_IMAGE_SIDE", "check_image_side", "check_npz",
+           "dataset_stats", "infer_classes", "to_nhwc", "to_uint8", "validate_labels"]
+
+#: smallest image side (pixels) accepted from a file, and the smallest that a batch resizes
+MIN_IMAGE_SIDE = 8
+#: largest array (bytes, as declared by its header) read from an ``.npz`` probe file
+MAX_PROBE_BYTES = 4 * 2**30
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def check_image_side(height: int, width: int, where: str) -> None:
+    """Refuse images smaller than :data:`MIN_IMAGE_SIDE` pixels a side."""
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise DataError(f"{where}: images are {height}x{width} pixels; probe images must be at "
+                        f"least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (smaller ones would be blown "
+                        "up to the network's input size)")
+
+
+def check_npz(path: Path, names: Sequence[str] = ("x", "y", "classes"),
+              max_bytes: int = MAX_PROBE_BYTES) -> None:
+    """Check an ``.npz`` file before numpy reads it: it is a zip (not a lone ``.npy`` array),
+    and each of the arrays ``names`` that it holds declares, in its ``.npy`` header, a size
+    within ``max_bytes`` and within the bytes the file stores for it. Nothing is allocated for
+    the array data."""
+    where = str(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"cannot read {where}: {exc}") from exc
+    if head == _NPY_MAGIC:
+        raise DataError(f"{where} is a single .npy array, not an .npz archive: save images and "
+                        "labels together with numpy.savez(file, x=images, y=labels)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in names:
+                try:
+                    info = zf.getinfo(f"{name}.npy")
+                except KeyError:
+                    continue
+                with zf.open(info) as member:
+                    shape, dtype = _npy_header(member)
+                _check_declared(where, name, shape, dtype, info.file_size, max_bytes)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"cannot read {where}: not a valid .npz file "
+                        f"({type(exc).__name__}: {exc})") from exc
+
+
+def _npy_header(member: object) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+    else:  # 2.0; 3.0 differs only in the header's text encoding (utf-8)
+        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    return tuple(shape), np.dtype(dtype)
+
+
+def _check_declared(where: str, name: str, shape: tuple[int, ...], dtype: np.dtype,
+                    stored: int, max_bytes: int) -> None:
+    if any(d < 0 for d in shape):
+        raise DataError(f"{where}: array {name!r} declares the impossible shape {shape}")
+    if dtype.hasobject:
+        raise DataError(f"{where}: array {name!r} holds Python objects (dtype {dtype}); store "
+                        "numbers (uint8 images, integer labels), and strings for 'classes'")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > max_bytes:
+        raise DataError(f"{where}: array {name!r} declares shape {shape} of {dtype} "
+                        f"({_human(nbytes)}), over the {_human(max_bytes)} limit for probe data; "
+                        "a probe set needs a few thousand images at most")
+    if nbytes > stored:
+        raise DataError(f"{where}: array {name!r} declares shape {shape} of {dtype} "
+                        f"({nbytes} bytes) but the file stores {stored} bytes for it: truncated "
+                        "or damaged .npz")
+
+
+def _human(nbytes: int) -> str:
+    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def dataset_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
