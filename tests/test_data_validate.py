@@ -107,3 +107,19 @@ def test_minimum_side_is_accepted(tmp_path):
     np.savez(tmp_path / "eight.npz", x=x, y=np.arange(16) % 4)
     ds = D.load_dataset(tmp_path / "eight.npz")
     assert tuple(D.draw_batch(ds, 8, 0, input_size=32).x.shape) == (8, 3, 32, 32)
+
+
+def test_member_without_npy_suffix_is_checked_too(tmp_path):
+    # numpy reads a member named "x" (no suffix) for key "x" as well
+    header = {"descr": "|u1", "fortran_order": False, "shape": (2**40, 32, 32, 3)}
+    p = tmp_path / "bare.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("x", _npy_bytes(header=header, payload=b"\x00" * 64))
+        zf.writestr("y.npy", _labels())
+    with pytest.raises(DataError, match="limit"):
+        D.load_dataset(p)
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as zf:
+        zf.writestr("x.npy", b"raw bytes, not an array")
+        zf.writestr("y.npy", _labels())
+    with pytest.raises(DataError, match="must be arrays"):
+        D.load_dataset(tmp_path / "raw.npz")

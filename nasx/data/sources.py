@@ -130,6 +130,9 @@ def _load_npz(path: Path, num_classes: int | None, name: str | None = None) -> P
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"cannot read {path}: not a valid .npz file "
                         f"({type(exc).__name__}: {exc})") from exc
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read it; use a smaller probe set (a few "
+                        "thousand images are plenty)") from None
     if not isinstance(raw_x, np.ndarray) or not isinstance(raw_y, np.ndarray):
         raise DataError(f"{path}: 'x' and 'y' must be arrays")
     x = to_nhwc(raw_x, str(path))

@@ -64,13 +64,21 @@ def check_npz(path: Path, names: Sequence[str] = ("x", "y", "classes"),
                         "labels together with numpy.savez(file, x=images, y=labels)")
     try:
         with zipfile.ZipFile(path) as zf:
+            members = set(zf.namelist())
             for name in names:
-                try:
-                    info = zf.getinfo(f"{name}.npy")
-                except KeyError:
+                # the member numpy reads for ``name``: ``name`` itself, else ``name.npy``
+                member = name if name in members else f"{name}.npy"
+                if member not in members:
                     continue
-                with zf.open(info) as member:
-                    shape, dtype = _npy_header(member)
+                info = zf.getinfo(member)
+                if info.file_size > max_bytes:
+                    raise DataError(f"{where}: array {name!r} is {_human(info.file_size)}, over "
+                                    f"the {_human(max_bytes)} limit for probe data")
+                with zf.open(info) as f:
+                    if f.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                        continue  # not an array: numpy gives bytes, refused after reading
+                    f.seek(0)
+                    shape, dtype = _npy_header(f)
                 _check_declared(where, name, shape, dtype, info.file_size, max_bytes)
     except DataError:
         raise

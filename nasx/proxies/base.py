@@ -3,9 +3,10 @@
 A proxy is a function ``fn(model, batch, ctx, **options) -> float`` registered with
 :func:`register_proxy`. ``model`` is a freshly initialised ``nn.Module`` on ``ctx.device``;
 ``batch`` is a :class:`~nasx.data.ProbeBatch` (normalised images ``x`` and labels ``y`` on the
-device); ``ctx`` is a :class:`ScoreContext`. The function may change the model's weights or
-mode (the scorer restores the initial state before the next proxy) and must return a finite
-float; anything else is a recorded failure.
+device; the call's own copy, so writing into it changes no other proxy's input); ``ctx`` is a
+:class:`ScoreContext`. The function may change the model's weights or mode (the scorer
+restores the initial state before the next proxy) and must return a finite float; anything else
+is a recorded failure.
 
 A *population* proxy (``components=...``, ``combine=...``) has no per-model function: its score
 is computed from its component proxies' scores over the whole set of architectures being ranked,
