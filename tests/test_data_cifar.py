@@ -209,3 +209,14 @@ def test_bad_archive_is_a_data_error(tmp_path, monkeypatch, content):
     with pytest.raises(DataError, match="cannot extract"):
         D.load_dataset(p)
     assert not [q for q in (tmp_path / "cache" / "extracted").iterdir()]
+
+
+@pytest.mark.parametrize("data", [[[1, 2], [3]], {"a": 1}, "pixels"], ids=["ragged", "dict", "str"])
+def test_data_must_be_an_array(tmp_path, data):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    d = _batch(12, 0)
+    d[b"data"] = data
+    (folder / "data_batch_1").write_bytes(pickle.dumps(d, protocol=2))
+    with pytest.raises(DataError, match="must be a numpy array"):
+        D.load_dataset(folder)

@@ -114,7 +114,10 @@ def _unpickle(path: Path, keys: Sequence[bytes] = ()) -> dict[bytes, Any]:
 
 
 def _cifar_rows_to_nhwc(data: Any, where: Path) -> np.ndarray:
-    arr = np.asarray(data)
+    if not isinstance(data, np.ndarray):
+        raise DataError(f"{where}: CIFAR 'data' must be a numpy array of uint8 rows of 3072 "
+                        f"pixels; got {type(data).__name__}")
+    arr = data
     if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != 3 * 32 * 32:
         raise DataError(f"{where}: CIFAR 'data' must be uint8 rows of 3072 pixels; got "
                         f"{arr.dtype} {arr.shape}")
