@@ -4,7 +4,9 @@ It builds the model, seeds its initialisation (without touching the caller's glo
 places model and probe batch on the device, calls the proxy, times it, and turns every failure
 (an exception, a NaN/inf score, a non-number, CUDA out-of-memory) into a :class:`ScoreResult`
 with a status. Several proxies scored on one architecture share the model's initial weights and a
-cache (so GradAlign-I and -II compute per-sample gradients once).
+cache (so GradAlign-I and -II compute per-sample gradients once). Each proxy call gets its own
+copy of the probe batch, so a proxy that modifies ``batch.x`` / ``batch.y`` in place changes no
+other proxy's input.
 
 Out-of-memory: a proxy whose value does not depend on how the batch is split
 (``batch_split="invariant"``, e.g. the per-sample-gradient proxies) is retried with halved chunks,
@@ -249,7 +251,9 @@ class Scorer:
             t0 = time.perf_counter()
             try:
                 with _full_precision(self.device):
-                    value = spec(model, self.batch, ctx)
+                    # each call gets its own copy of the batch: a proxy that writes into its
+                    # inputs cannot change what the next proxy (or a retry) is given
+                    value = spec(model, self.batch.clone(), ctx)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
             except torch.cuda.OutOfMemoryError as exc:

@@ -6,7 +6,7 @@ training images per class, see that folder's README), chosen per class without r
 ``numpy.random.default_rng(--seed)`` (one generator, classes in label order) and kept in source
 order, and writes them as an ``.npz`` whose bytes do not depend on when it was written (fixed zip
 timestamps, fixed array order), so the same inputs give the same file and the same sha256 with
-the same zlib. Prints the sha256 to paste into ``nasx/data.py`` (``_EMBEDDED_SHA256``) and
+the same zlib. Prints the sha256 to paste into ``nasx/data/embedded.py`` (``EMBEDDED_SHA256``) and
 ``nasx/_probe/README.md``.
 
 Run (from the repository root):

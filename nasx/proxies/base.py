@@ -3,9 +3,10 @@
 A proxy is a function ``fn(model, batch, ctx, **options) -> float`` registered with
 :func:`register_proxy`. ``model`` is a freshly initialised ``nn.Module`` on ``ctx.device``;
 ``batch`` is a :class:`~nasx.data.ProbeBatch` (normalised images ``x`` and labels ``y`` on the
-device); ``ctx`` is a :class:`ScoreContext`. The function may change the model's weights or
-mode (the scorer restores the initial state before the next proxy) and must return a finite
-float; anything else is a recorded failure.
+device; the call's own copy, so writing into it changes no other proxy's input); ``ctx`` is a
+:class:`ScoreContext`. The function may change the model's weights or mode (the scorer
+restores the initial state before the next proxy) and must return a finite float; anything else
+is a recorded failure.
 
 A *population* proxy (``components=...``, ``combine=...``) has no per-model function: its score
 is computed from its component proxies' scores over the whole set of architectures being ranked,
@@ -44,7 +45,8 @@ import numpy as np
 from ..errors import RegistrationError
 from ..registry import proxies as _registry
 
-__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT"]
+__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT",
+           "needs_images"]
 
 #: what a proxy may declare that it needs
 NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", "none"})
@@ -288,3 +290,13 @@ def add_name_resolver(resolve: Callable[[str], ProxySpec | None]) -> None:
     ``"a+b"`` names and ensemble files); it returns None for names it does not know."""
     if resolve not in _NAME_RESOLVERS:
         _NAME_RESOLVERS.append(resolve)
+
+
+def needs_images(specs: Sequence[Any]) -> bool:
+    """True when any of the (leaf) proxy specs needs real images: every proxy does unless it
+    declares ``"none"`` in its ``needs`` and neither ``"data"`` nor ``"labels"``."""
+    for spec in specs:
+        needs = frozenset(getattr(spec, "needs", ()) or ())
+        if "none" not in needs or needs & {"data", "labels"}:
+            return True
+    return False
