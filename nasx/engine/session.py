@@ -91,7 +91,7 @@ class Session:
     def batch(self, space: SearchSpace, proxies: Sequence[ProxySpec]) -> ProbeBatch:
         """The probe batch for ``space`` and ``proxies``, drawn once per input shape (a
         shape-only batch when no proxy needs images; see :func:`nasx.context.make_batch`)."""
-        from ..data import needs_images
+        from ..proxies.base import needs_images
 
         images = needs_images(proxies)
         key = (tuple(space.input_shape), images)
