@@ -15,6 +15,7 @@ __all__ = [
     "ProxyError",
     "StoreError",
     "ConfigError",
+    "SpaceError",
     "BudgetError",
     "ExecutorError",
 ]
@@ -53,6 +54,11 @@ class StoreError(NasxError):
 
 class ConfigError(NasxError, ValueError):
     """A bad option value or configuration file."""
+
+
+class SpaceError(ConfigError):
+    """A search-space definition that cannot work (e.g. a define-by-run space function that
+    raises, returns no ``nn.Module`` or asks one choice name with two different option lists)."""
 
 
 class BudgetError(NasxError, ValueError):
