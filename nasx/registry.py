@@ -35,6 +35,7 @@ __all__ = [
     "builtin_modules",
     "make_space",
     "make_strategy",
+    "load_target",
 ]
 
 T = TypeVar("T")
@@ -47,6 +48,11 @@ _PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
 }
 # (register_proxy, register_space and register_strategy live in proxies/base.py, spaces/base.py
 # and strategies/base.py, beside the base class they check: this module imports no plugin package)
+#: other lines by which a built-in module of a group registers components
+_EXTRA_CALLS: dict[str, tuple[str, ...]] = {"nasx.spaces": ("define_space",)}
+#: the function turning a plain function into a component of a group, imported when needed: an
+#: entry point, ``make_space(fn)`` or ``--space module:function`` naming a define-by-run space
+_FUNCTION_ADAPTERS: dict[str, str] = {"nasx.spaces": "nasx.spaces.define_by_run:space_class"}
 
 
 def builtin_modules(group: str) -> list[str]:
@@ -61,7 +67,8 @@ def builtin_modules(group: str) -> list[str]:
         return []
     folder, call = _PLUGIN_PACKAGES[group]
     root = Path(__file__).resolve().parent / folder
-    pattern = re.compile(rf"^@?{call}\(", re.MULTILINE)
+    calls = "|".join((call, *_EXTRA_CALLS.get(group, ())))
+    pattern = re.compile(rf"^@?(?:{calls})\(", re.MULTILINE)
     out = []
     for path in sorted(root.glob("*.py")):
         if path.name.startswith("_"):
@@ -223,7 +230,16 @@ class Registry(Generic[T]):
             register(ep_name)
             return
         if ep_name not in self._items:
-            self.add(ep_name, obj)
+            self.add(ep_name, self.adapt(obj, ep_name))
+
+    def adapt(self, obj: Any, name: str | None = None) -> Any:
+        """``obj`` as a component of this group: a plain function becomes one where the group
+        has an adapter (a define-by-run space function becomes a space class); anything
+        else is returned unchanged."""
+        target = _FUNCTION_ADAPTERS.get(self.group)
+        if target is None or not _is_plain_function(obj):
+            return obj
+        return load_target(target, "adapter")(obj, name)
 
     # -- lookup -------------------------------------------------------------------------------
     def get(self, name: str) -> T:
@@ -276,14 +292,96 @@ spaces: Registry[Any] = Registry("space", "nasx.spaces")
 strategies: Registry[Any] = Registry("strategy", "nasx.strategies")
 
 
+def _is_plain_function(obj: Any) -> bool:
+    """A callable that is neither a class nor a component object (which has ``build``)."""
+    return callable(obj) and not isinstance(obj, type) and not hasattr(obj, "build")
+
+
+def load_target(target: str, what: str = "--space") -> Any:
+    """The object named by ``package.module:attribute`` or ``path/to/file.py:attribute``.
+
+    A file is imported once per resolved path (as a module named after it). Raises
+    :class:`ConfigError` when the module cannot be imported or has no such attribute.
+    """
+    import importlib.util
+    import sys
+
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{what} {target!r}: expected 'package.module:function' or "
+                          "'path/to/file.py:function'")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        path = Path(module_name).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"{what} {target!r}: no file {str(path)!r}")
+        import hashlib
+
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+        stem = re.sub(r"\W", "_", path.stem)
+        key = f"nasx_file_{stem}_{digest}"
+        module = sys.modules.get(key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(key, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"{what} {target!r}: {str(path)!r} is not a Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[key]
+                raise ConfigError(f"{what} {target!r}: importing {str(path)!r} failed "
+                                  f"({type(exc).__name__}: {exc})") from exc
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ConfigError(f"{what} {target!r}: cannot import {module_name!r} "
+                              f"({type(exc).__name__}: {exc}); is it installed or on "
+                              "PYTHONPATH?") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = sorted(n for n in dir(module) if not n.startswith("_"))
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{what} {target!r}: {module_name!r} has no attribute "
+                              f"{attr!r}.{hint}")
+        obj = getattr(obj, part)
+    return obj
+
+
 def make_space(name: str | Any, **opts: Any) -> Any:
-    """Instantiate a registered space (``name``) with options; a space object passes through."""
+    """Instantiate a space with options: a registered name, a ``module:function`` or
+    ``file.py:function`` target, or a define-by-run function (``fn(trial) -> nn.Module``); a
+    space object passes through."""
     if not isinstance(name, str):
+        if _is_plain_function(name):
+            return spaces.adapt(name)(**opts)
         if opts:
             raise ConfigError("space options given together with a space object")
         return name
+    if ":" in name and not spaces.registered(name):
+        obj = load_target(name, "--space")
+        if _is_plain_function(obj):
+            cls = spaces.adapt(obj)
+            if getattr(cls, "source", None) is None:  # other processes import it again
+                cls.source = ("target", _absolute_target(name))
+            return cls(**opts)
+        if isinstance(obj, type):
+            return obj(**opts)
+        if opts:
+            raise ConfigError(f"space options given together with the space object {name!r}")
+        return obj
     cls = spaces.get(name)
-    return cls(**opts)
+    return spaces.adapt(cls, name)(**opts)
+
+
+def _absolute_target(target: str) -> str:
+    module_name, _, attr = target.rpartition(":")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        return f"{Path(module_name).expanduser().resolve()}:{attr}"
+    return target
 
 
 def make_strategy(name: str | Any, space: Any, seed: int = 0, **opts: Any) -> Any:
