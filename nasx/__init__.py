@@ -19,6 +19,7 @@ from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
 from .proxies.ensemble import ensemble, register_ensemble
 from .spaces.base import register_space
+from .spaces.define_by_run import define_space
 from .strategies.base import register_strategy
 
 _compat.install()  # the old nasx.search.* module paths, deprecated
@@ -34,6 +35,7 @@ __all__ = [
     "ensemble",
     "register_ensemble",
     "register_space",
+    "define_space",
     "register_strategy",
     "search",
     "score",
