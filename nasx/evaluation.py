@@ -445,7 +445,7 @@ def truth_report(result: Any, truth: str | os.PathLike[str] | Sequence[tuple[Any
         >>> truth_report(r, "accuracies.csv", acc_col="cifar10_test").best_acc
         ...  # doctest: +SKIP
     """
-    if space is None or isinstance(space, str):
+    if space is None or not hasattr(space, "parse"):  # a name, target or space function
         opts = dict((getattr(result, "settings", None) or {}).get("space_opts") or {})
         space = make_space(space or result.space, **opts)
     if isinstance(truth, Mapping):
