@@ -26,8 +26,9 @@ function with a recording trial:
 * ``neighbors(arch)`` changes one recorded choice to each of its other values (new choices take
   their first option);
 * ``size()`` and ``enumerate()`` walk the tree of choices by re-running the function once per
-  architecture; ``size()`` gives up (returns None) after ``size_limit`` runs, or when one run
-  asks more than 10,000 choices;
+  architecture; ``size()`` gives up (returns None) after ``size_limit`` runs (default 512), when
+  one run asks more than 10,000 choices, or at once when a few random runs estimate (Knuth's
+  estimator) more than twice ``size_limit`` architectures: None is never a wrong count;
 * ``parse(text)`` / ``check`` / ``build`` replay the function with exactly the given choices:
   a missing choice, an unknown name or a value that is not one of the options is an
   :class:`~nasx.errors.InvalidArchError`.
@@ -315,7 +316,9 @@ class DefineByRunSpace(SearchSpace):
         self._records: OrderedDict[str, tuple[Arch, tuple[tuple[str, _Domain], ...]]] = \
             OrderedDict()
         self._size: int | None | bool = False  # False: not counted yet
-        self._record(self._run(prefix=[]))  # the function works and asks something
+        # the function works and asks something (a seeded draw: a run that always takes the
+        # first options may never end)
+        self._example = self._record(self._run(rng=np.random.default_rng(0))).text
 
     # -- running the function -----------------------------------------------------------------
     @property
@@ -438,8 +441,8 @@ class DefineByRunSpace(SearchSpace):
         return self._record(trial)
 
     def example(self) -> str:
-        """The canonical text of the architecture that takes every first option."""
-        return self._record(self._run(prefix=[])).text
+        """The canonical text of one architecture (the same one for every instance)."""
+        return self._example
 
     def check(self, arch: Arch) -> Arch:
         if not isinstance(arch, Arch):
@@ -517,14 +520,24 @@ class DefineByRunSpace(SearchSpace):
         None when there are more than ``size_limit`` (or a run never ends)."""
         if self._size is False:
             limit = int(self.size_limit)
-            n = 0
+            n = limit + 1
             try:
-                for _ in self._walk(limit + 1):
-                    n += 1
+                if limit > 0 and self._estimate() <= 2 * limit:
+                    n = sum(1 for _ in self._walk(limit + 1))
             except _TooDeep:
-                n = limit + 1
+                pass
             self._size = n if n <= limit else None
         return self._size  # type: ignore[return-value]
+
+    def _estimate(self, probes: int = 8) -> float:
+        """Knuth's estimate of the number of architectures: the mean, over seeded random runs,
+        of the product of the option counts along the run (an unbiased estimate, since each
+        choice is drawn uniformly). Used only to skip counting a space far over the limit."""
+        rng = np.random.default_rng(0)
+        total = 0.0
+        for _ in range(probes):
+            total += math.prod(float(n) for _, n, _ in self._run(rng=rng)._path)
+        return total / probes
 
     def enumerate(self) -> Iterator[Arch]:
         """Every architecture, depth first in the order the options are listed."""
