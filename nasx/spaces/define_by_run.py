@@ -45,6 +45,10 @@ A function becomes a space by passing it where a space is expected (``nasx.searc
 point of the ``nasx.spaces`` group that names it, or by registering it under a name with
 :func:`define_space`.
 
+The store keys scores by the space's name (the function's name, lowercase with hyphens, or the
+name it is registered under) and options: give two different functions two different names, and
+use a new store, or a new name, after changing what a function builds.
+
 Errors: a function that raises (wrapped, naming the function), returns something that is not an
 ``nn.Module``, asks no choice at all, or asks one name twice with different options is a
 :class:`~nasx.errors.SpaceError` (a ``ConfigError``).

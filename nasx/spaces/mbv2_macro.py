@@ -40,8 +40,10 @@ def _round8(v: float) -> int:
 
 @define_space("mbv2-macro", input_size=224, size_limit=0)
 def mbv2_macro(trial: Trial) -> nn.Module:
-    """MobileNetV2-style macro space: width and depth per stage, expansion and kernel per
-    block (224x224 inputs)."""
+    """MobileNetV2-style macro space for 224x224 inputs (define-by-run).
+
+    Per stage a width and a depth, per block an expansion and a kernel size.
+    """
     from torch import nn
 
     from ._macro_net import MacroInvertedResidual
