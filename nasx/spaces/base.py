@@ -151,7 +151,9 @@ def register_space(name: str, *, replace: bool = False) -> Callable[[type], type
 
     def wrap(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
-            raise RegistrationError(f"space {name!r}: {cls!r} must subclass SearchSpace")
+            hint = (" (register a define-by-run function fn(trial) -> nn.Module with "
+                    "nasx.define_space)" if callable(cls) and not isinstance(cls, type) else "")
+            raise RegistrationError(f"space {name!r}: {cls!r} must subclass SearchSpace{hint}")
         _registry.add(name, cls, replace=replace)
         return cls
 
