@@ -167,6 +167,10 @@ def test_a_function_that_cannot_run_on_meta_runs_on_cpu():
 
 
 def test_size_gives_up_on_large_or_endless_spaces():
+    for limit, size in ((28, 28), (27, None), (5, None)):  # 28 architectures
+        s = from_function(tiny, input_size=8)
+        type(s).size_limit = limit
+        assert s.size() == size
     big = from_function(tiny, input_size=8)
     type(big).size_limit = 5
     assert big.size() is None
