@@ -192,6 +192,7 @@ class Trial:
         self._values: dict[str, Any] = {}
         #: (name, number of options, index taken) of every first question, in asking order
         self._path: list[tuple[str, int, int]] = []
+        self._module: Any = None  # what the function returned (set once it has run)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -338,8 +339,9 @@ class DefineByRunSpace(SearchSpace):
 
     def _run(self, *, build: bool = False, num_classes: int | None = None,
              **kw: Any) -> Trial:
-        """Run the function once with a trial made of ``kw``; return the trial (the module too
-        when ``build``, as ``trial._module``)."""
+        """Run the function once with a trial made of ``kw``; return the trial (what the function
+        returned is ``trial._module``). Recording runs build on the ``meta`` device, a ``build``
+        run for real."""
         trial = self._trial(num_classes, **kw)
         if build:
             module = self._call(trial, meta=False, protect=False)
@@ -353,7 +355,7 @@ class DefineByRunSpace(SearchSpace):
                 trial = self._trial(num_classes, **kw)  # retry on the CPU
                 module = self._call(trial, meta=False, protect=True)
                 self._meta = False
-        trial._module = module  # type: ignore[attr-defined]
+        trial._module = module
         return trial
 
     def _call(self, trial: Trial, *, meta: bool, protect: bool) -> Any:
@@ -560,7 +562,7 @@ class DefineByRunSpace(SearchSpace):
         arch = self.check(arch)
         trial = self._run(build=True, num_classes=num_classes, given=dict(arch.spec),
                           strict=True)
-        return trial._module  # type: ignore[attr-defined]
+        return trial._module
 
     def edges(self) -> Sequence[Any]:
         raise NotImplementedError(
