@@ -29,7 +29,9 @@ def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "grada
                multi_proxy: bool = True) -> None:
     """The flags every scoring command shares."""
     g = p.add_argument_group("common options")
-    g.add_argument("--space", default="nasbench201", help="search space (nasx list spaces)")
+    g.add_argument("--space", default="nasbench201",
+                   help="search space: a name (nasx list spaces), or a define-by-run function as "
+                   "package.module:function or path/to/file.py:function")
     g.add_argument("--space-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="space option, repeatable (e.g. C=16)")
     g.add_argument("--proxy", default=proxy_default,
