@@ -128,7 +128,9 @@ def search(
     read back, so none is computed twice and the result equals that of an uninterrupted run.
 
     Args:
-        space: registered space name (or a space object).
+        space: registered space name, a space object, a define-by-run space function
+            ``fn(trial) -> nn.Module`` or its ``module:function`` / ``file.py:function`` target
+            (see :mod:`nasx.spaces.define_by_run`).
         proxy: fitness proxy name (a population proxy such as ``te-nas`` is re-ranked over the
             evaluated population).
         strategy: registered strategy name (or a strategy object).
@@ -241,7 +243,8 @@ def evaluate(
     """Score a sample of ground-truth architectures and report rank metrics per proxy.
 
     Args:
-        space: registered space (or object).
+        space: registered space, space object or define-by-run space function (as in
+            :func:`nasx.search`).
         proxy: one or more proxies (``"a,b"`` or a list); all are scored together on each
             architecture (shared initial weights, shared cache); population proxies are
             combined over the sample.
