@@ -14,6 +14,14 @@ run keeps what it measured):
              ``--darts-layers``: GradAlign-I vs one plain batched backward of the same batch.
 ``tenas``    seconds per cell of ``ntk`` (batched NTK rows) and ``linear-regions`` at the batch
              size, i.e. te-nas's cost per cell.
+``engine``   per cell, through the engine as a user runs it: ``Session.score`` (what ``nasx
+             score`` / ``nasx eval`` call; one session, no store, steady state: the first
+             ``--warmup`` cells are left out) of gradalign-i on NAS-Bench-201 cells, wall
+             seconds per cell, beside one plain batched forward+backward of the same network
+             built and initialised the same way (the floor) and beside the isolated
+             ``gradalign()`` call on the built network; and the same for DARTS cells
+             (``--engine-darts`` cells at C=16, 8 layers, batch 64) with each member of
+             nasx-ens against its own plain pass. Ratios engine / floor per cell, then medians.
 ``workers``  cells per second of gradalign-i and of gradalign-i+ii with K = ``--workers``
              processes sharing the device (spawned, each scoring its share of the cells after one
              warm-up cell), and the projected time for all 15,625 cells and for 10,000 DARTS cells
@@ -330,6 +338,100 @@ def section_tenas(args, out, save) -> None:
     del torch
 
 
+def _engine_rows(args, space, proxies, n, batch_size, device) -> list[dict]:
+    """Per cell: the engine's wall seconds per proxy (Session.score, steady state), the floor
+    (one plain batched forward+backward of the same network, built and initialised as the
+    scorer does) and the isolated call of the proxy on the built network."""
+    import torch
+    import torch.nn.functional as F
+
+    from nasx.engine.session import Session
+    from nasx.proxies.base import ScoreContext, get_proxy
+    from nasx.scoring import Scorer
+
+    rng = np.random.default_rng(args.seed)
+    archs = [space.sample(rng) for _ in range(n + args.warmup)]
+    probe = str(_data_root(args) / "cifar10" / "probe_train.npz")
+    rows = []
+    with Session(data=probe, batch_size=batch_size, seed=args.seed, device=str(device),
+                 store=False) as session:
+        specs = [get_proxy(p) for p in proxies]
+        batch = session.batch(space, specs)
+        scorer = Scorer(space, batch, device=device, seed=args.seed)
+        for i, arch in enumerate(archs):
+            row: dict = {"arch": str(arch)}
+            for p in proxies:
+                t0 = time.perf_counter()
+                r = session.score(arch, space, p)
+                _sync(device)
+                row[f"engine:{p}"] = time.perf_counter() - t0
+                row[f"value:{p}"] = r.value
+            model = scorer.build(arch)
+            model.train()
+            xb, yb = batch.x.to(device), batch.y.to(device)
+
+            def floor(model=model, xb=xb, yb=yb):
+                model.zero_grad(set_to_none=True)
+                F.cross_entropy(model(xb), yb).backward()
+                model.zero_grad(set_to_none=True)
+
+            row["floor"], _ = _timed(floor, device)
+            for p in proxies:
+                spec = get_proxy(p)
+                model = scorer.build(arch)
+                model.train()
+                ctx = ScoreContext(device=device, seed=args.seed,
+                                   num_classes=batch.num_classes)
+                ctx.generator = torch.Generator(device=device).manual_seed(args.seed)
+                row[f"isolated:{p}"], _ = _timed(
+                    lambda spec=spec, model=model, ctx=ctx: spec(model, batch.to(device), ctx),
+                    device)
+            if i >= args.warmup:
+                rows.append(row)
+                print(f"[engine] {space.name} cell {len(rows)}: floor={row['floor']:.3f}s "
+                      + " ".join(f"{p}={row['engine:' + p]:.3f}s" for p in proxies),
+                      file=sys.stderr)
+    return rows
+
+
+def _engine_summary(rows: list[dict], proxies: list[str]) -> dict:
+    med = lambda k: float(np.median([r[k] for r in rows]))  # noqa: E731
+    return {
+        "cells": len(rows),
+        "median_seconds": {"floor": med("floor"),
+                           **{f"engine:{p}": med(f"engine:{p}") for p in proxies},
+                           **{f"isolated:{p}": med(f"isolated:{p}") for p in proxies}},
+        "median_ratio_over_floor": {
+            **{f"engine:{p}": float(np.median([r[f"engine:{p}"] / r["floor"] for r in rows]))
+               for p in proxies},
+            **{f"isolated:{p}": float(np.median([r[f"isolated:{p}"] / r["floor"]
+                                                 for r in rows])) for p in proxies}},
+        "max_ratio_over_floor": {f"engine:{p}": max(r[f"engine:{p}"] / r["floor"]
+                                                    for r in rows) for p in proxies},
+        "rows": rows,
+    }
+
+
+def section_engine(args, out, save) -> None:
+    from nasx.api import make_space
+    from nasx.proxies.base import get_proxy
+    from nasx.scoring import resolve_device
+
+    device = resolve_device(args.device)
+    space = make_space("nasbench201")
+    rows = _engine_rows(args, space, ["gradalign-i"], args.cells, args.batch_size, device)
+    out["engine_nb201"] = {"batch_size": args.batch_size,
+                           **_engine_summary(rows, ["gradalign-i"])}
+    save()
+    if args.engine_darts:
+        members = list(get_proxy("nasx-ens").components)
+        darts = make_space("darts", C=16, layers=8)
+        rows = _engine_rows(args, darts, members, args.engine_darts, 64, device)
+        out["engine_darts"] = {"batch_size": 64, "C": 16, "layers": 8, "proxies": members,
+                               **_engine_summary(rows, members)}
+        save()
+
+
 def _ntk_floor(space, arch, batch, device, seed: int) -> dict:
     """Seconds of one forward of the batch (train mode) and of one backward of its summed
     logits to the weights (best of 3), and the NTK floor ``forward + N * backward``."""
@@ -418,6 +520,8 @@ def main() -> int:
     ap.add_argument("--darts-C", type=int, default=36)
     ap.add_argument("--darts-layers", type=int, default=20)
     ap.add_argument("--tenas-cells", type=int, default=3)
+    ap.add_argument("--engine-darts", type=int, default=4,
+                    help="engine section: DARTS cells scored by nasx-ens's members [4]")
     ap.add_argument("--workers", default="1,2,4,8,16")
     ap.add_argument("--worker-cells", type=int, default=256)
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
@@ -455,7 +559,7 @@ def main() -> int:
             tmp.replace(args.out)
 
     sections = {"cpu": section_cpu, "memory": section_memory, "tenas": section_tenas,
-                "workers": section_workers}
+                "workers": section_workers, "engine": section_engine}
     for name in args.sections.split(","):
         t0 = time.perf_counter()
         sections[name](args, out, save)
