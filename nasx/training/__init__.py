@@ -17,7 +17,7 @@ from __future__ import annotations
 from .api import TrainResult, default_checkpoint_root, train, trained_accuracies
 from .plot import plot_training
 from .protocol import FIELDS, Protocol, list_protocols, load_protocol, parse_overrides
-from .refine import RefineResult, refine
+from .refinement import RefineResult, refine
 
 __all__ = [
     "FIELDS",

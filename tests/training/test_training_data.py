@@ -40,7 +40,7 @@ def test_npz_holdout_and_test_data(tmp_path):
     assert len(d2.train_y) == 30 and len(d2.eval_y) == 6 and "test data" in d2.eval_name
     with pytest.raises(DataError, match="no test split"):
         load_train_data(f, eval_split="test")
-    small = _npz(tmp_path / "s.npz", n_per_class=2, size=4, seed=2)
+    small = _npz(tmp_path / "s.npz", n_per_class=2, size=16, seed=2)
     with pytest.raises(DataError, match="must match"):
         load_train_data(f, test_data=small)
 
