@@ -67,11 +67,15 @@ def refine(search_result: Any, k: int, protocol: str | Protocol, data: Any, *,
     stored and reused as :func:`~nasx.training.train` does, with a checkpoint folder per run.
 
     Raises:
-        ConfigError: ``k < 1`` or a result without ranked architectures.
+        ConfigError: ``k < 1``, a result without ranked architectures or with fewer than
+            ``k``.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"refine: k must be an int >= 1, got {k!r}")
     top, space, search_opts = _top_and_space(search_result)
+    if k > len(top):
+        raise ConfigError(f"refine: the search result ranks {len(top)} architecture(s), fewer "
+                          f"than k={k}; search with a larger top-k (--top-k {k})")
     opts = {**search_opts, **dict(space_opts or {})}
     candidates = []
     for arch, score in top[:k]:

@@ -117,6 +117,8 @@ def test_refine_trains_the_k_best(data, tmp_path):
     assert r.refined_best == r.candidates[accs.index(max(accs))][0]
     with pytest.raises(ConfigError, match="k must be"):
         refine(search, 0, "quick", data)
+    with pytest.raises(ConfigError, match="ranks 3 architecture"):
+        refine(search, 4, "quick", data)
 
 
 def test_protocol_that_does_not_fit_the_space(data, tmp_path):
