@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _compat
 from .api import evaluate, score, search
 from .arch import Arch
@@ -40,11 +42,29 @@ __all__ = [
     "search",
     "score",
     "evaluate",
+    "train",
     "list_proxies",
     "list_spaces",
     "list_strategies",
     "__version__",
 ]
+
+
+def train(space: Any, arch: Any, *, protocol: Any = "quick", data: Any = None,
+          **kwargs: Any) -> Any:
+    """Train the network of ``arch`` in ``space`` with a protocol (``nb201``, ``darts``,
+    ``quick`` or a YAML file) and return a :class:`nasx.training.TrainResult` with its held-out
+    accuracy; keyword arguments and protocol-field overrides (``epochs=12``) as
+    :func:`nasx.training.train`.
+
+    Example:
+        >>> r = nasx.train("nasbench201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+        ...                "|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        ...                protocol="nb201", data="cifar10", epochs=12)  # doctest: +SKIP
+    """
+    from .training import train as _train
+
+    return _train(space, arch, protocol=protocol, data=data, **kwargs)
 
 
 def list_proxies(pattern: str | None = None) -> list[str]:

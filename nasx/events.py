@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "RunStarted", "Evaluated", "RunFinished", "Progress", "Notice"]
+__all__ = ["Event", "RunStarted", "Evaluated", "RunFinished", "Progress", "Notice",
+           "TrainProgress"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,25 @@ class Notice(Event):
 
     text: str
     kind: str = "info"
+
+
+@dataclass(frozen=True)
+class TrainProgress(Event):
+    """Progress of training one network (:mod:`nasx.training`): emitted every few steps and at
+    the end of each epoch (``epoch_done``, with the held-out figures). ``epoch`` counts from 1;
+    losses and accuracies (in percent) of the training steps are running means over the epoch."""
+
+    arch: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    train_loss: float
+    train_acc: float
+    lr: float
+    elapsed: float  # seconds of training so far, this process
+    eta: float | None  # estimated seconds left
+    epoch_done: bool = False
+    eval_loss: float | None = None
+    eval_acc: float | None = None
+    resumed_from: int = 0  # epochs restored from a checkpoint

@@ -20,6 +20,11 @@ damaged file (``PRAGMA quick_check``) or a store of a newer schema is refused wi
 options in its key) is upgraded in place: its rows are kept in ``scores_v1`` and never served,
 since their keys lack what the current keys hold.
 
+Trained results (:mod:`nasx.training`) live in a table ``trained`` keyed by space, space
+options, arch key, protocol name, its resolved fields, the overrides given, data fingerprint,
+seed and device kind. The table is created when a store is opened (``IF NOT EXISTS``: older
+stores gain it without a schema change, and older nasx versions ignore it).
+
 ``open_store(None)`` / ``open_store(":memory:")`` gives an in-memory store with the same API.
 """
 
@@ -39,7 +44,7 @@ from .errors import StoreError
 from .records import ScoreKey, ScoreResult
 
 __all__ = ["Store", "ScoreKey", "open_store", "default_store_path", "SCHEMA_VERSION",
-           "APPLICATION_ID"]
+           "APPLICATION_ID", "TRAINED_KEY"]
 
 #: ``PRAGMA application_id`` of a nasx store (ASCII "nasx")
 APPLICATION_ID = 0x6E617378
@@ -86,6 +91,28 @@ CREATE TABLE IF NOT EXISTS run_evals (
     PRIMARY KEY (run_id, step)
 );
 """
+
+_TRAINED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trained (
+    space       TEXT NOT NULL,
+    space_opts  TEXT NOT NULL,
+    arch_key    TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    overrides   TEXT NOT NULL,
+    data_fp     TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    device      TEXT NOT NULL,
+    arch        TEXT NOT NULL,
+    accuracy    REAL,
+    result      TEXT NOT NULL,
+    created     REAL NOT NULL,
+    PRIMARY KEY (space, space_opts, arch_key, protocol, fields, overrides, data_fp, seed, device)
+)
+"""
+#: the key columns of ``trained``, in order
+TRAINED_KEY = ("space", "space_opts", "arch_key", "protocol", "fields", "overrides", "data_fp",
+               "seed", "device")
 
 #: the tables (and their columns) of a schema-1 store, the only foreign layout nasx upgrades
 _V1_TABLES = {
@@ -194,6 +221,8 @@ class Store:
                                  (str(SCHEMA_VERSION),))
                 self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 self._db.commit()
+            self._db.execute(_TRAINED_SCHEMA)
+            self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
@@ -291,6 +320,42 @@ class Store:
         cols = ("space", "arch", "proxy", "value", "status", "data_fp", "seed", "device")
         for r in rows:
             yield dict(zip(cols, r))
+
+    # -- trained results ------------------------------------------------------------------------
+    def trained_get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored training result (a JSON object) of ``key`` (the :data:`TRAINED_KEY`
+        columns), or None."""
+        with self._lock, self._guard("read"):
+            row = self._db.execute(
+                "SELECT result FROM trained WHERE " + " AND ".join(f"{c}=?" for c in TRAINED_KEY),
+                tuple(key[c] for c in TRAINED_KEY),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def trained_put(self, key: dict[str, Any], arch: str, accuracy: float | None,
+                    result: dict[str, Any]) -> None:
+        """Store (or replace) a training result under ``key``."""
+        with self._lock, self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO trained VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*(key[c] for c in TRAINED_KEY), arch, accuracy,
+                 json.dumps(result, sort_keys=True), time.time()),
+            )
+            self._db.commit()
+
+    def trained_rows(self, **where: Any) -> list[dict[str, Any]]:
+        """Rows of ``trained`` (key columns, ``arch``, ``accuracy``, ``created``) whose columns
+        equal the given values (any of :data:`TRAINED_KEY`), oldest first."""
+        bad = sorted(set(where) - set(TRAINED_KEY))
+        if bad:
+            raise StoreError(f"unknown trained-result column(s) {bad}; known: {TRAINED_KEY}")
+        cols = (*TRAINED_KEY, "arch", "accuracy", "created")
+        q = f"SELECT {', '.join(cols)} FROM trained"
+        if where:
+            q += " WHERE " + " AND ".join(f"{c}=?" for c in where)
+        with self._lock, self._guard("read"):
+            rows = self._db.execute(q + " ORDER BY created", tuple(where.values())).fetchall()
+        return [dict(zip(cols, r)) for r in rows]
 
     # -- runs -------------------------------------------------------------------------------------
     def run_get(self, run_id: str) -> dict[str, Any] | None:

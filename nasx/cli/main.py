@@ -1,4 +1,4 @@
-"""The ``nasx`` command: ``search``, ``score``, ``eval`` and ``list``.
+"""The ``nasx`` command: ``search``, ``score``, ``eval``, ``train`` and ``list``.
 
 Results go to stdout (a table, or JSON with ``--json``); progress, warnings and errors go to
 stderr. Exit status: 0 success, 2 bad input (unknown name, bad option, missing data), 1 an
@@ -18,6 +18,7 @@ from . import eval as eval_cmd
 from . import list as list_cmd
 from . import score as score_cmd
 from . import search as search_cmd
+from . import train as train_cmd
 from .common import load_config
 
 __all__ = ["main", "build_parser"]
@@ -26,6 +27,7 @@ COMMANDS = {
     "search": search_cmd,
     "score": score_cmd,
     "eval": eval_cmd,
+    "train": train_cmd,
     "list": list_cmd,
     "calibrate": calibrate_cmd,
 }

@@ -26,8 +26,15 @@ takes the outputs of the two previous cells (both the stem output for the first 
 preprocesses them to ``C`` channels (``FactorizedReduce`` for the older input when the previous
 cell reduced), applies its ops (an op on input 0 or 1 of a reduction cell has stride 2) and
 concatenates the chosen nodes; global average pooling and a linear classifier. ``forward``
-returns the logits only (the auxiliary head, when built, is not evaluated; drop-path is not
-implemented: untrained networks are scored with it off).
+returns the logits only.
+
+Training extras (DARTS ``cnn/model.py`` and ``cnn/utils.py``), both off by default so that scoring
+and the default network are unchanged: ``NetworkCIFAR.drop_path_prob`` (a plain attribute, not
+a parameter; 0 unless a trainer sets it) drops, in training mode, each op output of a discrete
+cell that is not an identity with that probability, per sample, scaling the kept ones by
+``1 / (1 - p)``; the masks come from torch's default generator of the input's device.
+:meth:`NetworkCIFAR.nasx_forward_train` also returns the logits of the auxiliary head (built
+with ``auxiliary=True``), computed in training mode from the output of cell ``2 * layers // 3``.
 """
 
 from __future__ import annotations
@@ -52,8 +59,18 @@ __all__ = [
     "ReLUConvBN",
     "SepConv",
     "Zero",
+    "drop_path",
     "make_op",
 ]
+
+
+def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero whole samples of ``x`` with probability ``prob`` and scale the others by
+    ``1 / (1 - prob)`` (DARTS ``utils.drop_path``; not in place)."""
+    keep = 1.0 - prob
+    mask = torch.bernoulli(torch.full((x.shape[0], 1, 1, 1), keep, device=x.device,
+                                      dtype=x.dtype))
+    return x / keep * mask
 
 
 class ReLUConvBN(nn.Module):
@@ -243,11 +260,18 @@ class Cell(_CellBase):
             for name, i in zip(names, inputs)
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor,
+                drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        drop = self.training and drop_prob > 0.0
         for k in range(0, len(self.ops), 2):
             a = self.ops[k](states[self.inputs[k]])
             b = self.ops[k + 1](states[self.inputs[k + 1]])
+            if drop:
+                if not isinstance(self.ops[k], nn.Identity):
+                    a = drop_path(a, drop_prob)
+                if not isinstance(self.ops[k + 1], nn.Identity):
+                    b = drop_path(b, drop_prob)
             states.append(a + b)
         return torch.cat([states[i] for i in self.concat], dim=1)
 
@@ -353,7 +377,8 @@ class MixedCellFactory:
 
 
 class AuxiliaryHeadCIFAR(nn.Module):
-    """DARTS's auxiliary head for 8x8 inputs (built for parameter parity, never evaluated)."""
+    """DARTS's auxiliary head for 8x8 inputs (evaluated only by
+    :meth:`NetworkCIFAR.nasx_forward_train`, in training mode)."""
 
     def __init__(self, c: int, num_classes: int) -> None:
         super().__init__()
@@ -377,12 +402,15 @@ class NetworkCIFAR(nn.Module):
     """DARTS's ``NetworkCIFAR``; ``make_cell(index, c_pp, c_p, c, reduction, reduction_prev)``
     builds each cell (a :class:`Cell` or :class:`MixedCell`; a :class:`CellFactory` or
     :class:`MixedCellFactory`, or any picklable callable, so the network pickles). Returns the
-    logits only."""
+    logits only; :meth:`nasx_forward_train` adds the auxiliary logits, and
+    ``drop_path_prob`` (0 by default) sets drop-path in training mode."""
 
     def __init__(self, C: int, num_classes: int, layers: int, make_cell: Any,
                  auxiliary: bool = False, in_channels: int = 3) -> None:
         super().__init__()
         self.layers = layers
+        #: drop-path probability of the cell ops in training mode (set by a trainer)
+        self.drop_path_prob = 0.0
         c_curr = 3 * C  # DARTS's stem multiplier
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
@@ -408,11 +436,23 @@ class NetworkCIFAR(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(self.global_pooling(s1).flatten(1))
+        p = float(self.drop_path_prob) if self.training else 0.0
+        logits_aux = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, (cell(s0, s1, p) if p > 0.0 else cell(s0, s1))
+            if aux and i == 2 * self.layers // 3:
+                logits_aux = self.auxiliary_head(s1)
+        return self.classifier(self.global_pooling(s1).flatten(1)), logits_aux
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, False)[0]
+
+    def nasx_forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(logits, auxiliary logits)`` as DARTS's ``forward``: the auxiliary logits are None
+        unless the head was built and the network is in training mode."""
+        return self._run(x, self.training and hasattr(self, "auxiliary_head"))
 
     def nasx_thin_model(self, channels: int = 1) -> nn.Module:
         """TE-NAS's thin network of this one (the hook of

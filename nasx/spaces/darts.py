@@ -47,9 +47,12 @@ the tests). ``affine=False`` removes the affine parameters of the BatchNorms ins
 in DARTS's search network and in NASLib's NAS-Bench-301 network, which is ``NetworkCIFAR`` with
 ``C=32, layers=8``, no auxiliary head in the counted model, and non-affine cell-op BatchNorms
 (``naslib/search_spaces/nasbench301/graph.py``; NASLib also puts a non-affine BatchNorm after
-each pooling op, which adds no parameters and is not reproduced here). Drop-path is not
-implemented (untrained networks are scored with it off). The auxiliary head, when built
-(``auxiliary=True``), is never evaluated: ``forward`` returns the logits only.
+each pooling op, which adds no parameters and is not reproduced here). ``forward`` returns the
+logits only. For training (:mod:`nasx.training`), the auxiliary head (built with
+``auxiliary=True``) is evaluated by the network's ``nasx_forward_train`` in training mode, and
+drop-path is the network's ``drop_path_prob`` attribute (0 unless a trainer sets it, as DARTS sets
+``model.drop_path_prob`` every epoch): a schedule, not a structure, so it is no space option and
+the networks (and score keys) of the default options are unchanged.
 
 Pruning support (:class:`CellPruning`, shared with the NDS families): 28 edges ``(cell, i, j)``
 (``cell`` is ``"normal"`` or ``"reduce"``, 14 each, ``0 <= i < j``, ``2 <= j <= 5``), each with
@@ -435,7 +438,7 @@ class DartsSpace(CellPruning, SearchSpace):
     Options:
         C: initial channels (16; DARTS's evaluation network uses 36).
         layers: number of cells (8; DARTS's evaluation network uses 20).
-        auxiliary: also build DARTS's auxiliary head (never evaluated; parameters only).
+        auxiliary: also build DARTS's auxiliary head (used in training only).
         affine: affine BatchNorms inside the cell ops (True, as DARTS's evaluation network).
         input_size: height and width of the input images (32; a multiple of 4).
         allow_none: also parse and build genotypes that other tools publish but the space
@@ -459,7 +462,7 @@ class DartsSpace(CellPruning, SearchSpace):
         "C": (int, 16, "initial channels (DARTS evaluation: 36)"),
         "layers": (int, 8, ("number of cells; reductions at layers//3 and 2*layers//3 "
                             "(DARTS evaluation: 20)")),
-        "auxiliary": (bool, False, "build the auxiliary head too (parameters only)"),
+        "auxiliary": (bool, False, "build the auxiliary head too (used in training only)"),
         "affine": (bool, True, ("affine BatchNorms in cell ops (False: DARTS search / NASLib "
                                 "NAS-Bench-301 network)")),
         "input_size": (int, 32, "height and width of the input images (multiple of 4)"),
