@@ -21,7 +21,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from ..errors import BudgetError
+from ..errors import BudgetError, ConfigError
 from ..events import Evaluated, Event
 from .common import (
     Renderer,
@@ -30,6 +30,7 @@ from .common import (
     fmt,
     parse_kv,
     run_settings,
+    store_arg,
 )
 
 HELP = "search a space with a proxy as fitness"
@@ -56,6 +57,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-k", type=int, default=10, help="size of the top list [10]")
     g.add_argument("--run", default=None, metavar="NAME",
                    help="name of the run (to resume it); default: derived from the settings")
+    r = p.add_argument_group("refine by training (see nasx train)")
+    r.add_argument("--refine", type=int, default=None, metavar="K",
+                   help="after the search, train the K best architectures with "
+                   "--refine-protocol on --refine-data and return the best by held-out "
+                   "accuracy (trained results are stored and reused)")
+    r.add_argument("--refine-protocol", default="nb201", metavar="P",
+                   help="training protocol of --refine: nb201, darts, quick or a YAML file "
+                   "[nb201]")
+    r.add_argument("--refine-data", default=None, metavar="SRC",
+                   help="training data of --refine (cifar10, a CIFAR folder, .npz, an image "
+                   "folder); required with --refine (--data is the probe batch)")
+    r.add_argument("--refine-set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="protocol field override of --refine, repeatable (e.g. epochs=12)")
     t = p.add_argument_group("ground truth (benchmark spaces)")
     t.add_argument("--truth", default=None, metavar="FILE.csv",
                    help=("ground-truth CSV (an arch column and an accuracy column): report the "
@@ -106,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         budget = default_budget(args.strategy)
     if args.top_k < 1:
         raise BudgetError("--top-k must be at least 1")
+    refine_opts = _refine_options(args)  # checked before anything is scored
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
     truth_space, truth = _load_truth(args)  # read (and checked) before anything is scored
@@ -133,8 +148,19 @@ def run(args: argparse.Namespace) -> int:
               + ("" if result.best is not None else " (no architecture scored yet)"),
               file=sys.stderr)
         return 130
+    refined = None
+    if refine_opts is not None and result.best is not None:
+        from ..training import refine
+
+        with Renderer(quiet=args.quiet) as render_train:
+            refined = refine(result, args.refine, args.refine_protocol, args.refine_data,
+                             seed=args.seed, device=args.device, store=store_arg(args),
+                             download=args.download, on_event=render_train, **refine_opts)
     if args.json:
-        print(dump_json(_with_truth(result, report)))
+        doc = _with_truth(result, report)
+        if refined is not None:
+            doc["refine"] = refined.to_dict()
+        print(dump_json(doc))
         return 0
     if result.best is None:
         if result.evaluated and result.stopped_by in ("budget", "time"):
@@ -153,8 +179,39 @@ def run(args: argparse.Namespace) -> int:
             + escape(f"[run {result.run_id}]"), highlight=False)
     if report is not None:
         _print_truth(render.console, report, args.quiet)
+    if refined is not None:
+        render.console.print(escape(
+            f"zero-cost best: {refined.zero_cost_best} (score {fmt(refined.zero_cost_score)}); "
+            f"best of the {args.refine} trained: {refined.refined_best} "
+            f"({_acc(refined.refined_accuracy)} held-out accuracy)"), highlight=False)
+        print(refined.refined_best)
+        return 0
     print(str(result.best))
     return 0
+
+
+def _acc(v: float | None) -> str:
+    return "no" if v is None else f"{v:.2f}"
+
+
+def _refine_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The protocol overrides of ``--refine`` (None without it); its errors are raised here,
+    before anything is scored."""
+    if args.refine is None:
+        if args.refine_data is not None or args.refine_set:
+            raise ConfigError("--refine-data / --refine-set need --refine K")
+        return None
+    if args.refine < 1:
+        raise ConfigError(f"--refine must be at least 1; got {args.refine}")
+    if args.refine_data is None:
+        raise ConfigError("--refine needs --refine-data (the training data; --data is the "
+                          "probe batch of the zero-cost search)")
+    from ..training import load_protocol, parse_overrides
+
+    overrides = parse_overrides(args.refine_set)
+    load_protocol(args.refine_protocol, overrides)  # unknown protocol or field: fail now
+    args.top_k = max(args.top_k, args.refine)  # the K best must be in the top list
+    return overrides
 
 
 def _load_truth(args: argparse.Namespace) -> tuple[Any, Any]:

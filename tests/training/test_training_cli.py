@@ -102,3 +102,40 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     strip = [{k: v for k, v in h.items() if k != "seconds"} for h in a["history"]]
     assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
+
+
+def test_search_refine_trains_the_k_best_and_returns_the_best_trained(capsys, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("NASX_CACHE_DIR", str(tmp_path / "cache"))
+    data = _data(tmp_path)
+    store = str(tmp_path / "s.sqlite")
+    argv = ["search", "--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
+            "--space-opt", "input_size=8", "--proxy", "params", "--budget", "4",
+            "--device", "cpu", "--store", store, "--top-k", "1", "--refine", "2",
+            "--refine-protocol", "quick", "--refine-data", data, "--refine-set", "epochs=1",
+            "--refine-set", "batch_size=16", "--json", "--quiet"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    ref = d["refine"]
+    assert len(ref["candidates"]) == 2  # --top-k raised to K
+    assert ref["zero_cost_best"] == d["best"]
+    accs = [c["accuracy"] for c in ref["candidates"]]
+    assert ref["refined_accuracy"] == max(accs)
+    assert ref["refined_best"] == ref["candidates"][accs.index(max(accs))]["arch"]
+    # the same command again reuses the stored trainings
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)["refine"]
+    assert all(c["cached"] for c in again["candidates"])
+    assert again["refined_best"] == ref["refined_best"]
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (["--refine", "2"], "--refine needs --refine-data"),
+    (["--refine-data", "x.npz"], "need --refine K"),
+    (["--refine", "1", "--refine-data", "x.npz", "--refine-protocol", "nb210"],
+     "Did you mean 'nb201'"),
+])
+def test_search_refine_errors_before_scoring(capsys, extra, msg):
+    assert main(["search", "--space", "nasbench201", "--proxy", "params", "--budget", "2",
+                 "--no-store", *extra]) == 2
+    assert msg in capsys.readouterr().err
