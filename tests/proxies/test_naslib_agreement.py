@@ -34,6 +34,9 @@ CELLS = (
 
 
 def _bench():
+    bench = str(REPO / "benchmarks")
+    if bench not in sys.path:  # the scripts import their shared module as `common`
+        sys.path.insert(0, bench)
     spec = importlib.util.spec_from_file_location(
         "naslib_crosscheck", REPO / "benchmarks" / "naslib_crosscheck.py")
     mod = importlib.util.module_from_spec(spec)
