@@ -23,25 +23,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..context import DEFAULT_SAMPLE, RunContext, make_batch, parse_proxies
+from ..context import RunContext, make_batch, parse_proxies
+from ..evaluation import run_evaluation
 from ..population import leaf_proxies
 from ..registry import make_space
 from ..scoring import resolve_device
-from ..service import ScoreService
+from ..service import ScoreService, run_score
 from ..settings import RunSettings
+from .loop import run_search
 
 if TYPE_CHECKING:
-    import os
 
-    from ..arch import Arch
     from ..data import ProbeBatch
-    from ..evaluation import EvalReport
     from ..executors import Executor
     from ..proxies.base import ProxySpec
-    from ..records import ScoreResult, SearchResult
     from ..spaces.base import SearchSpace
     from ..store import Store
 
@@ -133,56 +131,11 @@ class Session:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # -- the three runs -----------------------------------------------------------------------
-    def search(
-        self,
-        space: str | Any = "nasbench201",
-        proxy: str | ProxySpec = "gradalign-i",
-        strategy: str | Any = "random",
-        budget: int | None = None,
-        *,
-        time_budget: float | None = None,
-        max_params: float | str | None = None,
-        max_flops: float | str | None = None,
-        space_opts: Mapping[str, Any] | None = None,
-        strategy_opts: Mapping[str, Any] | None = None,
-        top_k: int = 10,
-        run: str | None = None,
-    ) -> SearchResult:
-        """Search ``space`` (see :func:`nasx.search` for the arguments)."""
-        from .loop import run_search
-
-        return run_search(self, space, proxy, strategy, budget, time_budget=time_budget,
-                          max_params=max_params, max_flops=max_flops, space_opts=space_opts,
-                          strategy_opts=strategy_opts, top_k=top_k, run=run)
-
-    def score(
-        self,
-        archs: str | Arch | Iterable[str | Arch],
-        space: str | Any = "nasbench201",
-        proxy: str | Sequence[str] = "gradalign-i",
-        *,
-        space_opts: Mapping[str, Any] | None = None,
-    ) -> list[ScoreResult] | ScoreResult:
-        """Score architectures (see :func:`nasx.score`)."""
-        from ..service import run_score
-
-        return run_score(self, archs, space, proxy, space_opts=space_opts)
-
-    def evaluate(
-        self,
-        space: str | Any,
-        proxy: str | ProxySpec | Sequence[str | ProxySpec],
-        truth: str | os.PathLike[str] | Sequence[tuple[Any, float]],
-        *,
-        arch_col: str = "arch",
-        acc_col: str = "accuracy",
-        sample: int | None = DEFAULT_SAMPLE,
-        init_seeds: int = 1,
-        space_opts: Mapping[str, Any] | None = None,
-    ) -> EvalReport:
-        """Rank metrics of proxies on ground truth (see :func:`nasx.evaluate`)."""
-        from ..evaluation import run_evaluation
-
-        return run_evaluation(self, space, proxy, truth, arch_col=arch_col, acc_col=acc_col,
-                        sample=sample, init_seeds=init_seeds, space_opts=space_opts)
+    # -- the three runs: the functions that implement them take the session first ----------
+    #: Search a space (:func:`nasx.engine.loop.run_search`; arguments as :func:`nasx.search`).
+    search = run_search
+    #: Score architectures (:func:`nasx.service.run_score`; arguments as :func:`nasx.score`).
+    score = run_score
+    #: Rank metrics on ground truth (:func:`nasx.evaluation.run_evaluation`; arguments as
+    #: :func:`nasx.evaluate`).
+    evaluate = run_evaluation

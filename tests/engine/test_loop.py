@@ -39,7 +39,7 @@ def test_facade_is_the_session_method_plus_the_run_settings(facade, method):
     settings record, nothing else; their defaults are the record's (score keeps no store by
     default, as before)."""
     params = inspect.signature(facade).parameters
-    own = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
+    own = list(inspect.signature(method).parameters.values())[1:]  # the session first
     for p in own:
         assert params[p.name].default == p.default, p.name
     fields = {f.name: f for f in dataclasses.fields(RunSettings)}
