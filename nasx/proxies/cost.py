@@ -171,18 +171,20 @@ def flops(model: nn.Module, batch, ctx: ScoreContext, convention: str = "naslib"
 
 
 register_proxy(
-    "params",
+    "params", params,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none",),
     paper=PAPER_COST,
     description="Number of parameters, in millions.",
-)(params)
+)
 register_proxy(
-    "flops",
+    "flops", flops,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none",),
     paper=PAPER_COST,
     description="Millions of operations per image in NASLib's convention (MACs of convolutions "
     "and Linear layers plus BatchNorm, activation and pooling element counts).",
     convention="naslib",
-)(flops)
+)

@@ -97,10 +97,11 @@ def fisher(model: nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "fisher",
+    "fisher", fisher,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over Conv2d/Linear output channels of 0.5*mean_n(sum_xy a*dL/da)^2, each "
     "weighted by the channel's fan-in.",
-)(fisher)
+)

@@ -112,10 +112,11 @@ def meco(model: nn.Module, batch, ctx: ScoreContext, source: str = "data") -> fl
 
 
 register_proxy(
-    "meco",
+    "meco", meco,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "train-mode"),
     paper=PAPER,
     description="Sum over module outputs of the minimum eigenvalue of the channel correlation "
     "matrix of one image's feature maps.",
-)(meco)
+)

@@ -128,9 +128,10 @@ def naswot(model: nn.Module, batch, ctx: ScoreContext, match: str = "name",
 
 
 register_proxy(
-    "naswot",
+    "naswot", naswot,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data",),
     paper=PAPER,
     description="Log-determinant of the Hamming kernel of binary ReLU codes on a probe batch.",
-)(naswot)
+)

@@ -188,11 +188,12 @@ def swap(model: nn.Module, batch, ctx: ScoreContext, repeats: int = 32, init: st
 
 
 register_proxy(
-    "swap",
+    "swap", swap,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "train-mode"),
     version="2",  # 2: 16 evenly spaced images of the batch by default (was: the whole batch)
     paper=PAPER,
     description="Mean over Gaussian weight draws of the number of distinct sample-wise ReLU "
     "activation patterns.",
-)(swap)
+)

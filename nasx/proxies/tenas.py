@@ -257,26 +257,29 @@ def linear_regions(model: nn.Module, batch, ctx: ScoreContext, n_samples: int = 
 
 
 register_proxy(
-    "ntk",
+    "ntk", ntk_condition_number,
     higher_is_better=False,
+    batch_split="invariant",
     needs=("data", "grads", "train-mode"),
     paper=PAPER + " (NTK condition number)",
     description="Condition number of the empirical NTK of the summed logits (train-mode BN).",
-)(ntk_condition_number)
+)
 register_proxy(
-    "linear-regions",
+    "linear-regions", linear_regions,
     # 2: DARTS and NDS networks count on TE-NAS's thin network (were: the full network)
     version="2",
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data", "train-mode"),
     paper=PAPER + " (number of linear regions)",
     description="Distinct ReLU activation patterns of TE-NAS's thin network on 3000 3x3 crops.",
-)(linear_regions)
+)
 register_proxy(
     "te-nas",
     components=("ntk", "linear-regions"),
     combine=rank_sum,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data", "grads", "train-mode"),
     paper=PAPER,
     description="Sum of the oriented ranks of ntk and linear-regions over the population.",

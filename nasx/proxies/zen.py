@@ -167,10 +167,11 @@ def zen(model: nn.Module, batch, ctx: ScoreContext, mixup_gamma: float = 1e-2,
 
 
 register_proxy(
-    "zen",
+    "zen", zen,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none", "train-mode"),
     paper=PAPER,
     description="log of the pre-GAP response to a 1e-2 Gaussian input perturbation plus the log "
     "BN scaling, after Gaussian re-initialisation.",
-)(zen)
+)
