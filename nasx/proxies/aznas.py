@@ -88,6 +88,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 from .cost import flops
 from .ranks import log_rank_sum
@@ -141,13 +142,8 @@ def cell_features(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
             if isinstance(out, torch.Tensor):
                 feats.append(out)
 
-        handles = [stem.register_forward_hook(record)]
-        handles += [c.register_forward_hook(record) for c in cells]
-        try:
+        with forward_hooks([stem, *cells], record):
             model(x)
-        finally:
-            for h in handles:
-                h.remove()
     feats = [f for f in feats if isinstance(f, torch.Tensor) and f.dim() == 4]
     if len(feats) < 2:
         raise ProxyError("AZ-NAS needs at least two 4-D cell features (stem and one cell)")

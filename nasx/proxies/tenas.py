@@ -66,6 +66,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 from .ranks import rank_sum
 
@@ -218,20 +219,16 @@ def relu_patterns(net: nn.Module, inputs: torch.Tensor, chunk: int,
         if isinstance(inp, tuple) and inp[0].dim() == 4:
             feats.append((out.detach() > 0).reshape(out.shape[0], -1))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
     net.train(train_mode)
     rows = []
-    try:
-        with torch.no_grad():
-            for start in range(0, inputs.shape[0], chunk):
-                feats.clear()
-                net(inputs[start:start + chunk])
-                if not feats:
-                    raise ProxyError("linear-regions: no nn.ReLU with a 4-D input was called")
-                rows.append(torch.cat(feats, 1))
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(relus, hook), torch.no_grad():
+        for start in range(0, inputs.shape[0], chunk):
+            feats.clear()
+            net(inputs[start:start + chunk])
+            if not feats:
+                raise ProxyError("linear-regions: no nn.ReLU with a 4-D input was called")
+            rows.append(torch.cat(feats, 1))
     return torch.cat(rows, 0)
 
 
