@@ -138,7 +138,7 @@ def ensemble(members: Sequence[str] | Mapping[str, float], *,
         >>> from nasx.proxies.ensemble import ensemble
         >>> spec = ensemble({"params": 2.0, "flops": 1.0}, aggregation="rank")
         >>> spec.name, spec.higher_is_better, spec.components
-        ('2*params+flops', True, ('params', 'flops'))
+        ('2*params+flops[rank]', True, ('params', 'flops'))
     """
     if _depth > _MAX_DEPTH:
         raise ConfigError("ensemble definitions nest too deeply")
