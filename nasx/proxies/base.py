@@ -31,7 +31,8 @@ the chunk size is part of the store key and the scorer never shrinks it on out-o
 records the failure instead); for an invariant one the scorer may retry with smaller chunks.
 A proxy registered without ``batch_split`` is ``"sensitive"`` (:data:`DEFAULT_BATCH_SPLIT`): the
 safe choice, since the chunk then goes into the key and is never changed behind the caller's
-back. Every built-in proxy states it in its registration.
+back. Every built-in proxy states it in its registration call (an ensemble takes its members':
+``"invariant"`` only when every member is).
 
 Registering
 -----------
@@ -233,7 +234,7 @@ class ProxyDecorator:
         return f"<register_proxy({self.name!r}, ...) decorator, {state}>"
 
     def __del__(self) -> None:
-        if not getattr(self, "_applied", True):
+        if not getattr(self, "_applied", True) and _UNAPPLIED is not None:  # None: at exit
             _UNAPPLIED.append((self.name, self._where))
 
 
