@@ -1,8 +1,9 @@
 """What every built-in proxy puts into a store key, as a JSON-ready mapping.
 
 ``tests/data/builtin_proxy_keys.json`` holds this snapshot as the proxies were registered before
-their declarations moved into one place (every built-in's ``register_proxy(...)`` call); the
-test in ``test_registration.py`` compares it with the running code. Rewrite it only for a
+their declarations moved into one place (every built-in's ``register_proxy(...)`` call;
+``nasx-cross`` recorded from the code that introduced it); the test in ``test_registration.py``
+compares it with the running code. Rewrite it only for a
 proxy added since (``python tests/proxies/keys_snapshot.py``), never to accept a changed key.
 """
 

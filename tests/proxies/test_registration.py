@@ -27,7 +27,7 @@ from scipy.stats import rankdata
 
 import nasx
 from nasx import registry
-from nasx.errors import RegistrationError
+from nasx.errors import ConfigError, RegistrationError
 from nasx.executors import Executor, ProcessExecutor, ScoringJob, SequentialExecutor
 from nasx.proxies import ensembles
 from nasx.proxies.base import (
@@ -198,12 +198,16 @@ def test_population_form_misuse_is_an_error():
 
 
 # -- ensembles ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,members,version", [
-    ("nasx-ens", ensembles.NASX_ENS_MEMBERS, "1"), ("nasx-top", ensembles.NASX_TOP_MEMBERS, "2")])
-def test_builtin_ensembles_are_what_register_ensemble_gives(name, members, version, cleanup):
+@pytest.mark.parametrize("name,members,version,split", [
+    ("nasx-ens", ensembles.NASX_ENS_MEMBERS, "1", None),
+    ("nasx-top", ensembles.NASX_TOP_MEMBERS, "2", None),
+    ("nasx-cross", ensembles.NASX_CROSS_MEMBERS, "1", "sensitive")])
+def test_builtin_ensembles_are_what_register_ensemble_gives(name, members, version, split,
+                                                            cleanup):
     cleanup.append("t-reg-ens")
     built_in = get_proxy(name)
-    user = register_ensemble("t-reg-ens", members, aggregation="log-rank", version=version)
+    user = register_ensemble("t-reg-ens", members, aggregation="log-rank", version=version,
+                             batch_split=split)
     assert built_in.version == version
     assert (built_in.components, built_in.needs, built_in.batch_split) == \
         (user.components, user.needs, user.batch_split)
@@ -211,6 +215,17 @@ def test_builtin_ensembles_are_what_register_ensemble_gives(name, members, versi
     assert isinstance(built_in.combine, Ensemble)
     assert (built_in.combine.members, built_in.combine.weights, built_in.combine.aggregation) \
         == (members, (1.0,) * len(members), "log-rank")
+
+
+def test_ensemble_batch_split_defaults_to_the_members_and_may_only_be_stricter(cleanup):
+    cleanup.extend(["t-reg-ens-inv", "t-reg-ens-sens"])
+    assert register_ensemble("t-reg-ens-inv", ["params", "flops"]).batch_split == "invariant"
+    spec = register_ensemble("t-reg-ens-sens", ["params"], batch_split="sensitive")
+    assert spec.batch_split == "sensitive"
+    assert key_options(spec, chunk_size=4)["split"] == 4
+    with pytest.raises(ConfigError, match="every member to be invariant"):
+        register_ensemble("t-reg-ens-bad", ["params", "snip"], batch_split="invariant")
+    assert "t-reg-ens-bad" not in registry.proxies
 
 
 def _old_oriented_ranks(values, up):
