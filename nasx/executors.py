@@ -46,7 +46,7 @@ from typing import Any
 from .arch import Arch
 from .errors import ConfigError, ExecutorError
 from .registry import make_space
-from .scoring import Scorer, ScoreResult
+from .scoring import Scorer, ScoreResult, device_kind
 
 __all__ = [
     "ScoringJob",
@@ -113,11 +113,6 @@ def job_key(job: ScoringJob) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _kind(device: Any) -> str:
-    """``cpu`` or ``cuda`` for a device or device string (``cuda:1`` -> ``cuda``)."""
-    return str(getattr(device, "type", str(device).split(":", 1)[0]))
-
-
 #: GPU memory allowed per worker when choosing how many workers share a GPU: a CUDA context
 #: (about 0.5 GB) plus the working set of scoring one cell (per-sample gradients of a batch of
 #: 128 on a NAS-Bench-201 / DARTS cell are a few GB). A conservative allowance, not a measurement
@@ -131,7 +126,7 @@ def default_workers_per_device(device: Any = "cpu") -> int:
     """How many workers share one device by default: 1 on a CPU slot; on a GPU one per
     6 GiB of its free memory, between 1 and 8 (e.g. 8 on an idle 141 GB H200, 3 on a 24 GB card,
     1 on a 12 GB one)."""
-    if _kind(device) != "cuda":
+    if device_kind(device) != "cuda":
         return 1
     import torch
 
@@ -189,7 +184,7 @@ class Executor(abc.ABC):
         """The kind of device (``cpu``/``cuda``) this executor's workers score ``job`` on."""
         from .scoring import resolve_device
 
-        return _kind(resolve_device(job.device))
+        return device_kind(resolve_device(job.device))
 
     def close(self) -> None:  # noqa: B027 - a no-op unless the executor holds workers
         pass
@@ -212,7 +207,7 @@ class SequentialExecutor(Executor):
         key = job_key(job)
         if self._key != key or self._scorer is None:
             self._scorer, self._key = job.scorer(), key
-        kind = _kind(self._scorer.device)
+        kind = device_kind(self._scorer.device)
         for i, a in enumerate(archs):
             on_result(i, self._scorer.score_many(a, job.proxies), kind)
 
@@ -240,7 +235,7 @@ def _score_texts(scorer: Scorer, proxies: list[str], arch_texts: list[str]
     for t in arch_texts:
         arch = scorer.space.parse(t)
         out.append([r.to_dict() for r in scorer.score_many(arch, proxies)])
-    return _kind(scorer.device), out
+    return device_kind(scorer.device), out
 
 
 def _init_process_worker(threads: int | None) -> None:
@@ -341,7 +336,7 @@ class ProcessExecutor(Executor):
         self._pools[k] = self._new_pool()
 
     def device_kind(self, job: ScoringJob) -> str:
-        return _kind(self.devices[0])
+        return device_kind(self.devices[0])
 
     def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
         base = job.portable()
@@ -390,7 +385,7 @@ class ProcessExecutor(Executor):
                 except BrokenProcessPool:
                     self._restart(k)
                     on_result(i, _worker_died(job, archs[i], self.devices[k]),
-                              _kind(self.devices[k]))
+                              device_kind(self.devices[k]))
                 free.append(k)
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import importlib.metadata as md
 import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -49,7 +49,8 @@ _PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
 # (register_proxy, register_space and register_strategy live in proxies/base.py, spaces/base.py
 # and strategies/base.py, beside the base class they check: this module imports no plugin package)
 #: other lines by which a built-in module of a group registers components
-_EXTRA_CALLS: dict[str, tuple[str, ...]] = {"nasx.spaces": ("define_space",)}
+_EXTRA_CALLS: dict[str, tuple[str, ...]] = {"nasx.proxies": ("register_ensemble",),
+                                            "nasx.spaces": ("define_space",)}
 #: the function turning a plain function into a component of a group, imported when needed: an
 #: entry point, ``make_space(fn)`` or ``--space module:function`` naming a define-by-run space
 _FUNCTION_ADAPTERS: dict[str, str] = {"nasx.spaces": "nasx.spaces.define_by_run:space_class"}
@@ -58,7 +59,8 @@ _FUNCTION_ADAPTERS: dict[str, str] = {"nasx.spaces": "nasx.spaces.define_by_run:
 def builtin_modules(group: str) -> list[str]:
     """nasx's own plugin modules of an entry-point group, found in the package: every public
     module of ``nasx/proxies``, ``nasx/spaces`` or ``nasx/strategies`` whose source registers a
-    component (a line starting with ``register_proxy(``, ``@register_space(``, ...).
+    component (a line starting with ``register_proxy(``, ``register_ensemble(``,
+    ``@register_space(``, ...).
 
     ``pyproject.toml`` declares the same modules as entry points (a test checks it); this table
     is what a bare checkout, or a checkout whose installed metadata is stale, loads.
@@ -141,6 +143,7 @@ class Registry(Generic[T]):
         self._sources: dict[str, str] = {}
         self._loaded = False
         self._lock = threading.RLock()
+        self._checks: list[Callable[[], None]] = []
 
     # -- registration -------------------------------------------------------------------------
     def add(self, name: str, item: T, *, replace: bool = False) -> T:
@@ -162,6 +165,17 @@ class Registry(Generic[T]):
             self._items[name] = item
             self._sources[name] = _source(item)
         return item
+
+    def add_check(self, check: Callable[[], None]) -> None:
+        """Run ``check`` after each plugin module is imported and before every lookup; it
+        raises :class:`RegistrationError` to report a registration left unfinished (e.g. a
+        decorator that was never applied), which makes a plugin's load fail."""
+        if check not in self._checks:
+            self._checks.append(check)
+
+    def _run_checks(self) -> None:
+        for check in self._checks:
+            check()
 
     def registered(self, name: str) -> bool:
         """Whether ``name`` is registered already, without loading any plugin."""
@@ -196,6 +210,7 @@ class Registry(Generic[T]):
                     with _loading_from(source):
                         obj = ep.load()
                         self._register_loaded(ep.name, obj)
+                        self._run_checks()
                 except Exception as exc:  # a broken plugin never breaks nasx
                     msg = f"{type(exc).__name__}: {exc}"
                     _status.append(PluginStatus(self.group, ep.name, ep.value, dist, False, msg))
@@ -244,6 +259,7 @@ class Registry(Generic[T]):
     # -- lookup -------------------------------------------------------------------------------
     def get(self, name: str) -> T:
         self.load_plugins()
+        self._run_checks()
         try:
             return self._items[name]
         except KeyError:
@@ -261,11 +277,13 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self.load_plugins()
+        self._run_checks()
         return name in self._items
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Sorted registered names, optionally filtered by a glob pattern."""
         self.load_plugins()
+        self._run_checks()
         names = sorted(self._items)
         if pattern:
             names = [n for n in names if fnmatch.fnmatchcase(n, pattern.lower())]
@@ -277,6 +295,7 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         self.load_plugins()
+        self._run_checks()
         return sorted(self._items.items())
 
 

@@ -33,9 +33,9 @@ from .errors import ConfigError, NasxError
 from .proxies.base import ProxySpec, ScoreContext, get_proxy
 from .records import FAILED, NONFINITE, OK, OOM, ScoreResult
 
-__all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "key_options",
-           "check_chunk_size", "check_grad_method", "OK", "FAILED", "NONFINITE", "OOM",
-           "SCORER_VERSION"]
+__all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "device_kind",
+           "key_options", "check_chunk_size", "check_grad_method", "OK", "FAILED", "NONFINITE",
+           "OOM", "SCORER_VERSION"]
 
 #: version of the scorer's own behaviour (initialisation, precision, placement); part of every
 #: store key through :func:`key_options`; bump it when a change alters scores of every proxy
@@ -124,9 +124,12 @@ def key_options(spec: ProxySpec, *, chunk_size: int | None = None,
 
 
 def device_kind(device: Any) -> str:
-    """The device part of a cache key: ``cpu`` or ``cuda`` (scores on different kinds may
-    differ in the last bits)."""
-    return str(getattr(device, "type", device))
+    """The device part of a store key: the type of a device or device string, without its index
+    (``cpu``, ``cuda`` or ``mps``; ``cuda:1`` -> ``cuda``). Scores on different kinds may differ
+    in the last bits; GPUs of one kind share their scores. The executors report every result's
+    kind with it, and the score service keys the store with it."""
+    kind = getattr(device, "type", None)
+    return str(kind) if kind is not None else str(device).split(":", 1)[0]
 
 
 class Scorer:

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..errors import ConfigError
 from ..events import Evaluated, Event, Notice, Progress, RunFinished, RunStarted
-from ..jsonutil import json_clean
+from ..records import json_clean
 
 if TYPE_CHECKING:
     from ..settings import RunSettings

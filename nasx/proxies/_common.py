@@ -12,18 +12,25 @@ is that selection, in ``model.modules()`` order, each layer once.
 size (after a CUDA out-of-memory error), the batch is cut into consecutive slices that are run
 through the network one at a time and whose gradients are accumulated (the sum of the per-chunk
 mean losses). With one chunk (the default) this is the plain full-batch computation.
+
+Two helpers serve the other proxies too: :func:`forward_hooks` (forward hooks on some modules
+for the duration of a block, removed however the block ends) and :func:`gaussian_init` (the
+Gaussian re-initialisation of Zen-NAS and SWAP).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 __all__ = [
     "accumulate",
+    "forward_hooks",
+    "gaussian_init",
     "loss_weight_grads",
     "batch_chunks",
     "layer_weights",
@@ -102,3 +109,43 @@ def loss_weight_grads(model: nn.Module, weights: Sequence[torch.Tensor], x: torc
         loss = F.cross_entropy(model(xc), yc)
         accumulate(grads, torch.autograd.grad(loss, weights, allow_unused=True))
     return grads
+
+
+@contextlib.contextmanager
+def forward_hooks(modules: Iterable[nn.Module],
+                  hook: Callable[[nn.Module, Any, Any], None]) -> Iterator[int]:
+    """``hook(module, inputs, output)`` on every call of each of ``modules`` during the block;
+    the hooks are removed when it ends, also on an error. Yields how many modules are hooked.
+
+    Example:
+        >>> outs = []
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        >>> with forward_hooks(net.modules(), lambda m, i, o: outs.append(type(m).__name__)) as n:
+        ...     _ = net(torch.zeros(1, 2))
+        >>> n, outs
+        (3, ['Linear', 'ReLU', 'Sequential'])
+    """
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        yield len(handles)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def gaussian_init(model: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Re-initialise ``model`` as ZenNAS's and SWAP's ``network_weight_gaussian_init``: every
+    ``nn.Conv2d`` / ``nn.Linear`` weight drawn from N(0, 1) (from ``generator``, module by
+    module in ``model.modules()`` order) and its bias set to 0; every ``nn.BatchNorm2d`` /
+    ``nn.GroupNorm`` weight set to 1 and bias to 0."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.weight.normal_(0.0, 1.0, generator=generator)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            if m.weight is not None:
+                m.weight.fill_(1.0)
+            if m.bias is not None:
+                m.bias.zero_()

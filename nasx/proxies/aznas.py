@@ -88,6 +88,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 from .cost import flops
 from .ranks import log_rank_sum
@@ -141,13 +142,8 @@ def cell_features(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
             if isinstance(out, torch.Tensor):
                 feats.append(out)
 
-        handles = [stem.register_forward_hook(record)]
-        handles += [c.register_forward_hook(record) for c in cells]
-        try:
+        with forward_hooks([stem, *cells], record):
             model(x)
-        finally:
-            for h in handles:
-                h.remove()
     feats = [f for f in feats if isinstance(f, torch.Tensor) and f.dim() == 4]
     if len(feats) < 2:
         raise ProxyError("AZ-NAS needs at least two 4-D cell features (stem and one cell)")
@@ -251,40 +247,45 @@ def trainability(model: nn.Module, batch, ctx: ScoreContext, init: str = "kaimin
 
 
 register_proxy(
-    "az-expressivity",
+    "az-expressivity", expressivity,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "train-mode"),
     paper=PAPER + " (expressivity)",
     description="Sum over cell outputs of the entropy of the channel-covariance spectrum "
     "(Kaiming re-init, 64 Gaussian inputs).",
-)(expressivity)
+)
 register_proxy(
-    "az-progressivity",
+    "az-progressivity", progressivity,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "train-mode"),
     paper=PAPER + " (progressivity)",
     description="Smallest increase of the spectral entropy from one cell output to the next.",
-)(progressivity)
+)
 register_proxy(
-    "az-trainability",
+    "az-trainability", trainability,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "grads", "train-mode"),
     paper=PAPER + " (trainability)",
     description="Mean of 2 - s - 1/s over cells, s the spectral norm of a Rademacher-probed "
     "cell Jacobian.",
-)(trainability)
+)
 register_proxy(
-    "az-complexity",
+    "az-complexity", flops,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none",),
     paper=PAPER + " (complexity: FLOPs)",
     description="FLOPs of one forward pass in millions (nasx's flops, NASLib convention).",
-)(flops)
+)
 register_proxy(
     "az-nas",
     components=("az-expressivity", "az-progressivity", "az-trainability", "az-complexity"),
     combine=log_rank_sum,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "grads", "train-mode"),
     paper=PAPER,
     description="Sum of log(rank/n) of expressivity, progressivity, trainability and FLOPs "

@@ -29,7 +29,24 @@ or ``"sensitive"`` (the batch is run in slices and BatchNorm in training mode no
 slice by its own statistics: grad-norm, snip, fisher, grasp, jacob-cov). For a sensitive proxy
 the chunk size is part of the store key and the scorer never shrinks it on out-of-memory (it
 records the failure instead); for an invariant one the scorer may retry with smaller chunks.
-User proxies are ``"sensitive"`` unless they declare otherwise.
+A proxy registered without ``batch_split`` is ``"sensitive"`` (:data:`DEFAULT_BATCH_SPLIT`): the
+safe choice, since the chunk then goes into the key and is never changed behind the caller's
+back. Every built-in proxy states it in its registration call (an ensemble takes its members':
+``"invariant"`` only when every member is).
+
+Registering
+-----------
+Everything that goes into a proxy's store key (name, version, options, batch split) and its
+other metadata (orientation, needs) is stated in one call, in one of three forms:
+
+* decorator: ``@register_proxy("name", higher_is_better=..., ...)`` above the function;
+* direct: ``register_proxy("name", fn, higher_is_better=..., ...)`` registers ``fn`` at once;
+* population: ``register_proxy("name", components=[...], combine=f, ...)`` registers at once
+  and returns the :class:`ProxySpec` (it has no per-model function, so no decorator form).
+
+Misuse is an error (:class:`~nasx.errors.RegistrationError`): a decorator applied to anything but
+one callable, applied twice, or never applied (``register_proxy("name", ...)`` as a statement
+without a function registers nothing; the next lookup in the proxy registry reports it).
 """
 
 from __future__ import annotations
@@ -38,15 +55,15 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
 from ..errors import RegistrationError
 from ..registry import proxies as _registry
 
-__all__ = ["ProxySpec", "ScoreContext", "register_proxy", "NEEDS", "get_proxy", "BATCH_SPLIT",
-           "needs_images"]
+__all__ = ["ProxySpec", "ProxyDecorator", "ScoreContext", "register_proxy", "NEEDS", "get_proxy",
+           "BATCH_SPLIT", "DEFAULT_BATCH_SPLIT", "needs_images"]
 
 #: what a proxy may declare that it needs
 NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", "none"})
@@ -54,19 +71,8 @@ NEEDS = frozenset({"data", "labels", "grads", "per-sample-grads", "train-mode", 
 #: the values of ``batch_split`` (see the module docstring)
 BATCH_SPLIT = ("invariant", "sensitive")
 
-#: batch-split behaviour of the built-in proxies that do not declare it at registration: the
-#: per-sample-gradient proxies are exact under any chunking (each sample is its own batch), the
-#: others below do not read ``ctx.chunk_size`` at all. Anything not listed and not declared is
-#: "sensitive" (the safe default: the chunk goes into the key and is never changed silently).
-_BUILTIN_SPLIT = {
-    "gradalign-i": "invariant", "gradalign-ii": "invariant", "gradsign": "invariant",
-    "gradalign-i-frac": "invariant", "gradalign-ii-norm": "invariant",
-    "ntk": "invariant", "linear-regions": "invariant", "naswot": "invariant",
-    "zen": "invariant", "synflow": "invariant", "params": "invariant", "flops": "invariant",
-    "te-nas": "invariant",
-    "grad-norm": "sensitive", "snip": "sensitive", "fisher": "sensitive", "grasp": "sensitive",
-    "jacob-cov": "sensitive",
-}
+#: the batch split of a proxy registered without stating it (see the module docstring)
+DEFAULT_BATCH_SPLIT = "sensitive"
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class ProxySpec:
     description: str = ""
     components: tuple[str, ...] = ()
     combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None
-    batch_split: str = "sensitive"
+    batch_split: str = DEFAULT_BATCH_SPLIT
 
     @property
     def split_sensitive(self) -> bool:
@@ -184,8 +190,92 @@ def _validate_fn(name: str, fn: Callable[..., Any], options: Mapping[str, Any]) 
         raise RegistrationError(f"proxy {name!r}: required options {missing} are not given")
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: ``(name, where)`` of every ``register_proxy(name, ...)`` decorator dropped without being
+#: applied; the next lookup in the proxy registry reports them (:func:`_check_unapplied`)
+_UNAPPLIED: list[tuple[str, str]] = []
+
+
+class ProxyDecorator:
+    """What ``register_proxy(name, ...)`` returns when given no function: apply it to exactly
+    one proxy function, as ``@register_proxy(name, ...)`` above its definition or
+    ``register_proxy(name, ...)(fn)``; it registers the function and returns it unchanged.
+
+    Applying it to anything but one callable, or a second time, raises
+    :class:`~nasx.errors.RegistrationError`. One that is dropped without being applied (the
+    statement ``register_proxy("name", ...)`` with no function) registers nothing, and the next
+    lookup in the proxy registry raises a RegistrationError naming the file and line.
+    """
+
+    def __init__(self, name: str, register: Callable[[Callable[..., float]], None],
+                 where: str) -> None:
+        self.name = name
+        self._register = register
+        self._where = where
+        self._applied = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._applied:
+            raise RegistrationError(
+                f"register_proxy({self.name!r}, ...) is applied a second time; call "
+                "register_proxy once for each proxy")
+        self._applied = True
+        if kwargs or len(args) != 1 or not callable(args[0]):
+            got = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+            raise RegistrationError(
+                f"register_proxy({self.name!r}, ...) decorates one proxy function "
+                f"(model, batch, ctx, **options) -> float; it was called with ({got})")
+        self._register(args[0])
+        return args[0]
+
+    def __repr__(self) -> str:
+        state = "applied" if self._applied else "not applied yet"
+        return f"<register_proxy({self.name!r}, ...) decorator, {state}>"
+
+    def __del__(self) -> None:
+        if not getattr(self, "_applied", True) and _UNAPPLIED is not None:  # None: at exit
+            _UNAPPLIED.append((self.name, self._where))
+
+
+def _check_unapplied() -> None:
+    """Raise for the ``register_proxy`` decorators dropped unapplied since the last check."""
+    if not _UNAPPLIED:
+        return
+    found = list(_UNAPPLIED)
+    del _UNAPPLIED[:len(found)]
+    what = "; ".join(f"register_proxy({n!r}, ...) at {w}" for n, w in found)
+    raise RegistrationError(
+        f"{what} registered nothing: the decorator was never applied to a function; put it "
+        "above the proxy function (@register_proxy(...)) or pass the function: "
+        "register_proxy(name, fn, ...)")
+
+
+_registry.add_check(_check_unapplied)
+
+
+def _caller() -> str:
+    """``file:line`` of the code that called the function calling this one."""
+    frame = inspect.currentframe()
+    caller = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
+    if caller is None:  # pragma: no cover - interpreters without frames
+        return "(unknown place)"
+    return f"{caller.f_code.co_filename}:{caller.f_lineno}"
+
+
+@overload
+def register_proxy(name: str, fn: _F, /, **kwargs: Any) -> _F: ...
+
+
+@overload
+def register_proxy(name: str, fn: None = None, /, **kwargs: Any
+                   ) -> ProxyDecorator | ProxySpec: ...
+
+
 def register_proxy(
     name: str,
+    fn: Callable[..., float] | None = None,
+    /,
     *,
     higher_is_better: bool,
     needs: Sequence[str] = ("data", "labels"),
@@ -197,20 +287,32 @@ def register_proxy(
     replace: bool = False,
     batch_split: str | None = None,
     **options: Any,
-) -> Callable[[Callable[..., float]], Callable[..., float]]:
-    """Register a proxy function under ``name`` (a decorator).
+) -> Any:
+    """Register a proxy under ``name``: everything its store key holds is stated here.
+
+    Three forms (see the module docstring): with ``fn``, register it at once and return it;
+    without ``fn`` and ``components``, return a :class:`ProxyDecorator` to apply to the
+    function; with ``components`` and ``combine`` (a population proxy, no function), register
+    at once and return its :class:`ProxySpec`.
 
     Extra keyword arguments are options passed to the function on every call, so variants are
     registrations of one implementation with different options.
 
     ``version`` must change whenever the function's results change (it is part of every store
     key). ``batch_split`` is ``"invariant"`` when the value does not depend on
-    ``ctx.chunk_size`` and ``"sensitive"`` otherwise (the default for proxies outside nasx).
+    ``ctx.chunk_size`` and ``"sensitive"`` otherwise; left out, it is
+    :data:`DEFAULT_BATCH_SPLIT` (``"sensitive"``: the chunk size goes into the store key and is
+    never changed silently, right for any proxy whatever it computes).
+
+    Raises:
+        RegistrationError: a bad declaration (orientation, needs, batch split, version), a
+            function whose signature does not fit ``(model, batch, ctx, **options)``, a
+            function given with ``components``, or ``combine`` without ``components``.
 
     Example:
         >>> import nasx
         >>> @nasx.register_proxy("param-count-demo", higher_is_better=True, needs=["none"],
-        ...                      paper="(baseline)", replace=True)
+        ...                      paper="(baseline)", batch_split="invariant", replace=True)
         ... def param_count(model, batch, ctx):
         ...     return float(sum(p.numel() for p in model.parameters()))
     """
@@ -221,8 +323,7 @@ def register_proxy(
         raise RegistrationError(
             f"proxy {name!r}: unknown needs {sorted(bad)}; allowed: {sorted(NEEDS)}"
         )
-
-    split = batch_split if batch_split is not None else _BUILTIN_SPLIT.get(name, "sensitive")
+    split = DEFAULT_BATCH_SPLIT if batch_split is None else batch_split
     if split not in BATCH_SPLIT:
         raise RegistrationError(
             f"proxy {name!r}: batch_split must be one of {list(BATCH_SPLIT)}; got {split!r}"
@@ -230,24 +331,11 @@ def register_proxy(
     if not isinstance(version, (str, int)) or str(version).strip() == "":
         raise RegistrationError(f"proxy {name!r}: version must be a non-empty string")
 
-    def wrap(fn: Callable[..., float]) -> Callable[..., float]:
-        _validate_fn(name, fn, options)
-        doc = description or (inspect.getdoc(fn) or "").split("\n\n")[0]
-        spec = ProxySpec(
-            name=name,
-            fn=fn,
-            higher_is_better=higher_is_better,
-            needs=frozenset(needs),
-            paper=paper,
-            version=str(version),
-            options=MappingProxyType(dict(options)),
-            description=doc,
-            batch_split=split,
-        )
-        _registry.add(name, spec, replace=replace)
-        return fn
-
     if components:
+        if fn is not None:
+            raise RegistrationError(
+                f"population proxy {name!r}: it has no per-model function (its score combines "
+                "its components'); pass components and combine, not a function")
         if combine is None:
             raise RegistrationError(f"population proxy {name!r} needs a combine function")
         spec = ProxySpec(
@@ -263,9 +351,30 @@ def register_proxy(
             batch_split=split,
         )
         _registry.add(name, spec, replace=replace)
-        return lambda fn: fn
-    return wrap
+        return spec
+    if combine is not None:
+        raise RegistrationError(
+            f"proxy {name!r}: combine is for population proxies; give their components too")
 
+    def register(f: Callable[..., float]) -> None:
+        _validate_fn(name, f, options)
+        doc = description or (inspect.getdoc(f) or "").split("\n\n")[0]
+        _registry.add(name, ProxySpec(
+            name=name,
+            fn=f,
+            higher_is_better=higher_is_better,
+            needs=frozenset(needs),
+            paper=paper,
+            version=str(version),
+            options=MappingProxyType(dict(options)),
+            description=doc,
+            batch_split=split,
+        ), replace=replace)
+
+    if fn is not None:
+        register(fn)
+        return fn
+    return ProxyDecorator(name, register, _caller())
 
 def get_proxy(name: str | ProxySpec) -> ProxySpec:
     """Look up a registered proxy by name (with did-you-mean on a miss). A name that is not

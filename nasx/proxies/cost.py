@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 
 __all__ = [
@@ -146,18 +147,12 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], convention: str 
         if isinstance(inp, torch.Tensor) and isinstance(out, torch.Tensor):
             extra[0] += elementwise_ops(module, inp, out)
 
-    handles = []
-    if convention == "naslib":
-        handles = [m.register_forward_hook(hook) for m in model.modules()
-                   if next(m.children(), None) is None]
-    try:
-        with _eval_mode(model), torch.no_grad():
-            counter = FlopCounterMode(display=False)
-            with counter:
-                model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    leaves = [m for m in model.modules() if next(m.children(), None) is None] \
+        if convention == "naslib" else []
+    with forward_hooks(leaves, hook), _eval_mode(model), torch.no_grad():
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(x)
     total = counter.get_total_flops()
     if convention == "flop-counter":
         return float(total)
@@ -171,18 +166,20 @@ def flops(model: nn.Module, batch, ctx: ScoreContext, convention: str = "naslib"
 
 
 register_proxy(
-    "params",
+    "params", params,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none",),
     paper=PAPER_COST,
     description="Number of parameters, in millions.",
-)(params)
+)
 register_proxy(
-    "flops",
+    "flops", flops,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none",),
     paper=PAPER_COST,
     description="Millions of operations per image in NASLib's convention (MACs of convolutions "
     "and Linear layers plus BatchNorm, activation and pooling element counts).",
     convention="naslib",
-)(flops)
+)

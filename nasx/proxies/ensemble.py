@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import ConfigError
 from .base import ProxySpec, add_name_resolver, get_proxy, register_proxy
 from .calibrated import PREFIX as CALIBRATED_PREFIX  # its name resolver comes with it
+from .ranks import AGGREGATIONS, aggregate_ranks
 
 __all__ = [
     "AGGREGATIONS",
@@ -56,18 +57,11 @@ __all__ = [
     "register_ensemble",
 ]
 
-AGGREGATIONS = ("rank", "log-rank")
 #: the aggregation of ``a+b+c`` (AZ-NAS's: a weak member pulls a cell down more than in a sum)
 DEFAULT_AGGREGATION = "log-rank"
 #: file suffixes read as ensemble definitions where a proxy name is expected
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
 _MAX_DEPTH = 8
-
-
-def _oriented_ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    from .ranks import oriented_ranks  # scipy: loaded when needed
-
-    return oriented_ranks(values, higher_is_better)
 
 
 class Ensemble:
@@ -93,14 +87,8 @@ class Ensemble:
         return self._orientation
 
     def __call__(self, components: Mapping[str, np.ndarray]) -> np.ndarray:
-        total: np.ndarray | None = None
-        for name, w in zip(self.members, self.weights):
-            r = _oriented_ranks(np.asarray(components[name], dtype=np.float64),
-                                self.orientation[name])
-            part = w * (np.log(r / len(r)) if self.aggregation == "log-rank" else r)
-            total = part if total is None else total + part
-        assert total is not None
-        return total
+        return aggregate_ranks(components, self.aggregation, members=self.members,
+                               weights=self.weights, orientation=self.orientation)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{m}: {w:g}" for m, w in zip(self.members, self.weights))
@@ -150,7 +138,7 @@ def ensemble(members: Sequence[str] | Mapping[str, float], *,
         >>> from nasx.proxies.ensemble import ensemble
         >>> spec = ensemble({"params": 2.0, "flops": 1.0}, aggregation="rank")
         >>> spec.name, spec.higher_is_better, spec.components
-        ('2*params+flops', True, ('params', 'flops'))
+        ('2*params+flops[rank]', True, ('params', 'flops'))
     """
     if _depth > _MAX_DEPTH:
         raise ConfigError("ensemble definitions nest too deeply")
@@ -256,15 +244,27 @@ def ensemble_from_file(path: str | Path, *, _depth: int = 0) -> ProxySpec:
 
 def register_ensemble(name: str, members: Sequence[str] | Mapping[str, float], *,
                       weights: Sequence[float] | None = None,
-                      aggregation: str = DEFAULT_AGGREGATION, replace: bool = False,
+                      aggregation: str = DEFAULT_AGGREGATION, version: str = "1",
+                      batch_split: str | None = None, replace: bool = False,
                       paper: str | None = None, description: str | None = None) -> ProxySpec:
-    """Register an ensemble under ``name`` (then usable as ``--proxy name``)."""
+    """Register an ensemble under ``name`` (then usable as ``--proxy name``); nasx's own
+    ensembles (:mod:`nasx.proxies.ensembles`) are registered by it too.
+
+    Its needs are the union of its members', so the members must be registered first.
+    ``version`` goes into its store key as any proxy's (bump it when the members, weights or
+    aggregation change). ``batch_split`` defaults to the members' (``"invariant"`` only when
+    every member's is); ``"sensitive"`` may be declared for any ensemble, ``"invariant"`` only
+    when every member is.
+    """
     spec = ensemble(members, weights=weights, aggregation=aggregation, name=name)
-    register_proxy(name, higher_is_better=True, needs=sorted(spec.needs),
-                   paper=paper or spec.paper, description=description or spec.description,
-                   components=spec.components, combine=spec.combine, replace=replace,
-                   batch_split=spec.batch_split)
-    return get_proxy(name)
+    if batch_split == "invariant" and spec.split_sensitive:
+        raise ConfigError(f"ensemble {name!r}: batch_split='invariant' needs every member to be "
+                          "invariant; leave it out to take the members'")
+    return register_proxy(name, higher_is_better=True, needs=sorted(spec.needs),
+                          version=version, paper=paper or spec.paper,
+                          description=description or spec.description,
+                          components=spec.components, combine=spec.combine, replace=replace,
+                          batch_split=batch_split or spec.batch_split)
 
 
 add_name_resolver(lambda name: parse_ensemble(name) if is_ensemble_text(name) else None)

@@ -52,8 +52,10 @@ baseline no zero-shot proxy of that set beats across spaces (a few labels do; se
 
 from __future__ import annotations
 
-from .base import ProxySpec, add_name_resolver, get_proxy, register_proxy
-from .ensemble import Ensemble
+# the members register first: an ensemble's needs and batch split are its members'
+from . import aznas, cost, gradalign, jacobcov, meco, synflow  # noqa: F401
+from .base import ProxySpec, add_name_resolver, get_proxy
+from .ensemble import register_ensemble
 
 __all__ = ["AUTO", "NASX_CROSS_MEMBERS", "NASX_ENS_MEMBERS", "NASX_ENS_AGGREGATION",
            "NASX_TOP_MEMBERS", "default_proxy"]
@@ -70,37 +72,38 @@ NASX_TOP_MEMBERS = ("meco", "jacob-cov", "synflow", "gradalign-i-frac", "gradali
 NASX_CROSS_MEMBERS = ("params",)
 #: the name that resolves to the default zero-shot fitness of a space (:func:`default_proxy`)
 AUTO = "auto"
-#: the union of the members' needs (declared here: members may register after this module);
-#: the same for both ensembles
-_NEEDS = ('data', 'grads', 'labels', 'none', 'per-sample-grads', 'train-mode')
-_CROSS_NEEDS = ('none',)
 
 
-def _log_rank_ensemble(members: tuple[str, ...], chosen: str, version: str = "1",
-                       needs: tuple[str, ...] = _NEEDS) -> dict:
-    """``register_proxy`` arguments of an equal-weight log-rank ensemble of per-model
-    ``members``."""
-    return dict(
-        version=version,
-        higher_is_better=True,
-        needs=needs,
-        paper=f"nasx ({chosen}; log-rank aggregation as AZ-NAS)",
-        description="Sum of log-ranks over the evaluated architectures of "
-        + ", ".join(members) + ".",
-        components=members,
-        combine=Ensemble(members, (1.0,) * len(members), NASX_ENS_AGGREGATION),
-        batch_split="sensitive",
-    )
+def _paper(chosen: str) -> str:
+    return f"nasx ({chosen}; log-rank aggregation as AZ-NAS)"
 
 
-register_proxy("nasx-ens", **_log_rank_ensemble(
-    NASX_ENS_MEMBERS, "ensemble chosen on NAS-Bench-201 CIFAR-10"))
-register_proxy("nasx-top", **_log_rank_ensemble(
-    NASX_TOP_MEMBERS, "ensemble for searches, chosen on NAS-Bench-201 CIFAR-10 for its order "
-    "of the best cells", version="2"))
-register_proxy("nasx-cross", **_log_rank_ensemble(
-    NASX_CROSS_MEMBERS, "ensemble chosen across NAS-Bench-201, NAS-Bench-101 and DARTS on "
-    "NASLib's scores", needs=_CROSS_NEEDS))
+def _description(members: tuple[str, ...]) -> str:
+    return "Sum of log-ranks over the evaluated architectures of " + ", ".join(members) + "."
+
+
+register_ensemble(
+    "nasx-ens", NASX_ENS_MEMBERS,
+    aggregation=NASX_ENS_AGGREGATION,
+    paper=_paper("ensemble chosen on NAS-Bench-201 CIFAR-10"),
+    description=_description(NASX_ENS_MEMBERS),
+)
+register_ensemble(
+    "nasx-top", NASX_TOP_MEMBERS,
+    aggregation=NASX_ENS_AGGREGATION,
+    version="2",  # 2: members chosen for the order of the best cells (1: chosen by hand)
+    paper=_paper("ensemble for searches, chosen on NAS-Bench-201 CIFAR-10 for its order of the "
+                 "best cells"),
+    description=_description(NASX_TOP_MEMBERS),
+)
+register_ensemble(
+    "nasx-cross", NASX_CROSS_MEMBERS,
+    aggregation=NASX_ENS_AGGREGATION,
+    batch_split="sensitive",  # stricter than its member's (params is invariant)
+    paper=_paper("ensemble chosen across NAS-Bench-201, NAS-Bench-101 and DARTS on NASLib's "
+                 "scores"),
+    description=_description(NASX_CROSS_MEMBERS),
+)
 
 
 def default_proxy(space: str | None = None) -> str:

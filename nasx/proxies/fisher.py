@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import batch_chunks, scored_layers
+from ._common import batch_chunks, forward_hooks, scored_layers
 from .base import ScoreContext, register_proxy
 
 __all__ = ["fisher"]
@@ -76,17 +76,13 @@ def fisher(model: nn.Module, batch, ctx: ScoreContext) -> float:
 
         output.register_hook(grad_hook)
 
-    handles = [m.register_forward_hook(forward_hook) for m in layers]
-    try:
+    with forward_hooks(layers, forward_hook):
         for x, y in batch_chunks(batch.x, batch.y, ctx.chunk_size):
             loss = F.cross_entropy(model(x), y)
             params = [p for p in model.parameters() if p.requires_grad]
             if params and loss.requires_grad:
                 # the hooks fire during back-propagation; parameter gradients are discarded
                 torch.autograd.grad(loss, params, allow_unused=True)
-    finally:
-        for h in handles:
-            h.remove()
     total = 0.0
     for m in layers:
         value = saliency.get(id(m))
@@ -97,10 +93,11 @@ def fisher(model: nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "fisher",
+    "fisher", fisher,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over Conv2d/Linear output channels of 0.5*mean_n(sum_xy a*dL/da)^2, each "
     "weighted by the channel's fan-in.",
-)(fisher)
+)

@@ -315,39 +315,43 @@ def gradalign(model: torch.nn.Module, batch, ctx: ScoreContext, variant: str = "
 
 _NEEDS = ("data", "labels", "per-sample-grads")
 register_proxy(
-    "gradalign-i",
+    "gradalign-i", gradalign,
     higher_is_better=True,
+    batch_split="invariant",
     needs=_NEEDS,
     paper=PAPER + ", Eq. 11",
     description="Mean alignment of per-sample gradient signs with the sign of the class-mean "
     "gradient, averaged over classes.",
     variant="i",
-)(gradalign)
+)
 register_proxy(
-    "gradalign-ii",
+    "gradalign-ii", gradalign,
     version="2",  # 2: singular classes are left out of the mean (was: -inf for the cell)
     higher_is_better=True,
+    batch_split="invariant",
     needs=_NEEDS,
     paper=PAPER + ", Eq. 13",
     description="Log-determinant of the Gram matrix of per-sample gradient signs, averaged "
     "over the non-singular classes.",
     variant="ii",
-)(gradalign)
+)
 register_proxy(
-    "gradalign-i-frac",
+    "gradalign-i-frac", gradalign,
     higher_is_better=True,
+    batch_split="invariant",
     needs=_NEEDS,
     paper=PAPER + ", Eq. 11, divided by the number of parameters receiving gradient",
     description="GradAlign-I per parameter receiving gradient: the net fraction of those "
     "parameters on which a sample agrees with its class direction.",
     variant="i-frac",
-)(gradalign)
+)
 register_proxy(
-    "gradalign-ii-norm",
+    "gradalign-ii-norm", gradalign,
     higher_is_better=True,
+    batch_split="invariant",
     needs=_NEEDS,
     paper=PAPER + ", Eq. 13, Gram matrix divided by the number of parameters receiving gradient",
     description="GradAlign-II of the Gram matrix scaled by the number of parameters receiving "
     "gradient.",
     variant="ii-norm",
-)(gradalign)
+)

@@ -52,10 +52,11 @@ def grad_norm(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "grad-norm",
+    "grad-norm", grad_norm,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over Conv2d/Linear layers of the L2 norm of the loss gradient of the "
     "layer weight.",
-)(grad_norm)
+)

@@ -97,9 +97,10 @@ def gradsign(model: nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "gradsign",
+    "gradsign", gradsign,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data", "labels", "per-sample-grads"),
     paper=PAPER,
     description="Sum over conv/linear weights of |sum over samples of sign(per-sample gradient)|.",
-)(gradsign)
+)

@@ -88,9 +88,10 @@ def _hvp(weights: list[torch.Tensor], grad_w: list[torch.Tensor | None],
 
 
 register_proxy(
-    "grasp",
+    "grasp", grasp,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over Conv2d/Linear weights of -W * (H g), the GraSP saliency.",
-)(grasp)
+)

@@ -79,10 +79,11 @@ def jacob_cov(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "jacob-cov",
+    "jacob-cov", jacob_cov,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "grads", "train-mode"),
     paper=PAPER,
     description="-sum(log(l+k) + 1/(l+k)) over eigenvalues l of the correlation matrix of "
     "per-image input Jacobians (NASWOT v1).",
-)(jacob_cov)
+)

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 
 __all__ = ["meco", "min_corr_eig"]
@@ -97,14 +98,9 @@ def meco(model: nn.Module, batch, ctx: ScoreContext, source: str = "data") -> fl
             return
         values.append(min_corr_eig(first))
 
-    handles = [m.register_forward_hook(hook) for _, m in model.named_modules()]
     model.train()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(model.modules(), hook), torch.no_grad():
+        model(x)
     finite = [v for v in values if math.isfinite(v)]
     if not values:
         raise ProxyError("MeCo: no module produced a tensor output")
@@ -112,10 +108,11 @@ def meco(model: nn.Module, batch, ctx: ScoreContext, source: str = "data") -> fl
 
 
 register_proxy(
-    "meco",
+    "meco", meco,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "train-mode"),
     paper=PAPER,
     description="Sum over module outputs of the minimum eigenvalue of the channel correlation "
     "matrix of one image's feature maps.",
-)(meco)
+)

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 
 __all__ = ["naswot", "activation_kernel", "hooked_modules"]
@@ -100,23 +101,18 @@ def naswot(model: nn.Module, batch, ctx: ScoreContext, match: str = "name",
         if isinstance(output, torch.Tensor) and output.requires_grad:
             output.register_hook(lambda g, key=key: reached.add(key))
 
-    handles = [m.register_forward_hook(forward_hook) for m in modules]
     model.train(train_mode)
-    try:
-        with torch.enable_grad():
-            # the input requires grad, as in the reference's Jacobian pass, so that a module
-            # right after the input is reached too
-            out = model(batch.x.detach().clone().requires_grad_(True))
-            if isinstance(out, (tuple, list)):
-                out = out[-1]
-            if out.requires_grad:
-                out.sum().backward()
-                model.zero_grad(set_to_none=True)
-            else:  # nothing to differentiate: every hooked module counts
-                reached.update(per_module)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(modules, forward_hook), torch.enable_grad():
+        # the input requires grad, as in the reference's Jacobian pass, so that a module
+        # right after the input is reached too
+        out = model(batch.x.detach().clone().requires_grad_(True))
+        if isinstance(out, (tuple, list)):
+            out = out[-1]
+        if out.requires_grad:
+            out.sum().backward()
+            model.zero_grad(set_to_none=True)
+        else:  # nothing to differentiate: every hooked module counts
+            reached.update(per_module)
     keys = [k for k in per_module if k in reached]
     if not keys:
         raise ProxyError("NASWOT: no hooked module lies on the path to the network output")
@@ -128,9 +124,10 @@ def naswot(model: nn.Module, batch, ctx: ScoreContext, match: str = "name",
 
 
 register_proxy(
-    "naswot",
+    "naswot", naswot,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data",),
     paper=PAPER,
     description="Log-determinant of the Hamming kernel of binary ReLU codes on a probe batch.",
-)(naswot)
+)

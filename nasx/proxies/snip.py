@@ -52,9 +52,10 @@ def snip(model: torch.nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "snip",
+    "snip", snip,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over Conv2d/Linear weights of |W * dL/dW| (SNIP connection sensitivity).",
-)(snip)
+)

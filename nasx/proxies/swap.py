@@ -64,6 +64,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks, gaussian_init
 from .base import ScoreContext, register_proxy
 
 __all__ = ["swap", "count_patterns", "gaussian_init", "sample_positions", "swap_once"]
@@ -97,21 +98,6 @@ def count_patterns(activations: torch.Tensor) -> int:
     return 1 + int(np.count_nonzero((ordered[1:] != ordered[:-1]).any(axis=1)))
 
 
-def gaussian_init(model: nn.Module, generator: Any = None) -> None:
-    """N(0, 1) Conv2d/Linear weights, zero biases, unit/zero norm affine parameters."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.normal_(0.0, 1.0, generator=generator)
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                if m.weight is not None:
-                    m.weight.fill_(1.0)
-                if m.bias is not None:
-                    m.bias.zero_()
-
-
 def param_thousands(model: nn.Module) -> float:
     """Parameter count in thousands, leaving out names containing ``auxiliary``."""
     return sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n) / 1e3
@@ -126,15 +112,11 @@ def swap_once(model: nn.Module, x: torch.Tensor) -> int:
                 and inputs[0].dim() == 4:
             feats.append(output.detach().reshape(x.shape[0], -1))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not handles:
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
         raise ProxyError("SWAP found no nn.ReLU module in the model")
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(relus, hook), torch.no_grad():
+        model(x)
     if not feats:
         raise ProxyError("SWAP: no nn.ReLU module was called on a 4-D input")
     return count_patterns(torch.cat(feats, dim=1))
@@ -188,11 +170,12 @@ def swap(model: nn.Module, batch, ctx: ScoreContext, repeats: int = 32, init: st
 
 
 register_proxy(
-    "swap",
+    "swap", swap,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "train-mode"),
     version="2",  # 2: 16 evenly spaced images of the batch by default (was: the whole batch)
     paper=PAPER,
     description="Mean over Gaussian weight draws of the number of distinct sample-wise ReLU "
     "activation patterns.",
-)(swap)
+)

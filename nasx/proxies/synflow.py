@@ -80,10 +80,11 @@ def synflow(model: nn.Module, batch, ctx: ScoreContext) -> float:
 
 
 register_proxy(
-    "synflow",
+    "synflow", synflow,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none",),
     paper=PAPER,
     description="Synaptic flow: sum over Conv2d/Linear weights of |W * dR/dW| for the "
     "absolute-valued network without BatchNorm on an all-ones input (float64).",
-)(synflow)
+)

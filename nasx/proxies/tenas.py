@@ -66,6 +66,7 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks
 from .base import ScoreContext, register_proxy
 from .ranks import rank_sum
 
@@ -218,20 +219,16 @@ def relu_patterns(net: nn.Module, inputs: torch.Tensor, chunk: int,
         if isinstance(inp, tuple) and inp[0].dim() == 4:
             feats.append((out.detach() > 0).reshape(out.shape[0], -1))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
     net.train(train_mode)
     rows = []
-    try:
-        with torch.no_grad():
-            for start in range(0, inputs.shape[0], chunk):
-                feats.clear()
-                net(inputs[start:start + chunk])
-                if not feats:
-                    raise ProxyError("linear-regions: no nn.ReLU with a 4-D input was called")
-                rows.append(torch.cat(feats, 1))
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(relus, hook), torch.no_grad():
+        for start in range(0, inputs.shape[0], chunk):
+            feats.clear()
+            net(inputs[start:start + chunk])
+            if not feats:
+                raise ProxyError("linear-regions: no nn.ReLU with a 4-D input was called")
+            rows.append(torch.cat(feats, 1))
     return torch.cat(rows, 0)
 
 
@@ -257,26 +254,29 @@ def linear_regions(model: nn.Module, batch, ctx: ScoreContext, n_samples: int = 
 
 
 register_proxy(
-    "ntk",
+    "ntk", ntk_condition_number,
     higher_is_better=False,
+    batch_split="invariant",
     needs=("data", "grads", "train-mode"),
     paper=PAPER + " (NTK condition number)",
     description="Condition number of the empirical NTK of the summed logits (train-mode BN).",
-)(ntk_condition_number)
+)
 register_proxy(
-    "linear-regions",
+    "linear-regions", linear_regions,
     # 2: DARTS and NDS networks count on TE-NAS's thin network (were: the full network)
     version="2",
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data", "train-mode"),
     paper=PAPER + " (number of linear regions)",
     description="Distinct ReLU activation patterns of TE-NAS's thin network on 3000 3x3 crops.",
-)(linear_regions)
+)
 register_proxy(
     "te-nas",
     components=("ntk", "linear-regions"),
     combine=rank_sum,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("data", "grads", "train-mode"),
     paper=PAPER,
     description="Sum of the oriented ranks of ntk and linear-regions over the population.",

@@ -222,32 +222,36 @@ def vkdnw(model: nn.Module, batch, ctx: ScoreContext, init: str = "kaiming",
 
 
 register_proxy(
-    "vkdnw-entropy",
+    "vkdnw-entropy", vkdnw_entropy,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "grads", "per-sample-grads"),
     paper=PAPER + " (VKDNW)",
     description="Entropy of the deciles of the Fisher spectrum of the first weight of the first "
     "128 tensors (64 Gaussian inputs).",
-)(vkdnw_entropy)
+)
 register_proxy(
-    "vkdnw-dim",
+    "vkdnw-dim", vkdnw_dim,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none",),
     paper=PAPER + " (number of parameter tensors)",
     description="Number of parameter tensors of the network (VKDNW's size term).",
-)(vkdnw_dim)
+)
 register_proxy(
-    "vkdnw",
+    "vkdnw", vkdnw,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("none", "grads", "per-sample-grads"),
     paper=PAPER + " (VKDNW_single)",
     description="Number of parameter tensors plus VKDNW / log 10 (lexicographic order).",
-)(vkdnw)
+)
 register_proxy(
     "vkdnw-agg",
     components=("vkdnw", "jacob-cov", "az-expressivity", "az-trainability", "az-complexity"),
     combine=log_rank_sum,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "grads", "per-sample-grads", "train-mode"),
     paper=PAPER + " (VKDNW_agg)",
     description="Sum of log(rank/n) of vkdnw, jacob-cov, AZ-NAS expressivity and trainability "

@@ -49,26 +49,12 @@ import torch
 from torch import nn
 
 from ..errors import ProxyError
+from ._common import forward_hooks, gaussian_init
 from .base import ScoreContext, register_proxy
 
 __all__ = ["zen", "gaussian_init", "pre_gap_features"]
 
 PAPER = "Lin et al., Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition, ICCV 2021"
-
-
-@torch.no_grad()
-def gaussian_init(model: nn.Module, generator: torch.Generator | None = None) -> None:
-    """Zen-NAS's re-initialisation: conv/linear weights N(0, 1) and biases 0, norm layers 1/0."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.weight.normal_(0.0, 1.0, generator=generator)
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            if m.weight is not None:
-                m.weight.fill_(1.0)
-            if m.bias is not None:
-                m.bias.zero_()
 
 
 def _is_global_pool(m: nn.Module) -> bool:
@@ -105,13 +91,8 @@ def pre_gap_features(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         box: list = [None, None, False]
-        handles = [m.register_forward_hook(lambda m, i, o: take_last(m, i, o, box))
-                   for m in leaves]
-        try:
+        with forward_hooks(leaves, lambda m, i, o: take_last(m, i, o, box)):
             model(x)
-        finally:
-            for h in handles:
-                h.remove()
         feat = box[1] if box[2] else box[0]
         if feat is None:
             raise ProxyError(
@@ -128,13 +109,8 @@ def _capture(model: nn.Module, modules: list[nn.Module],
              record: Callable[[nn.Module, Any, Any, list], None]) -> Callable:
     def fn(x: torch.Tensor) -> torch.Tensor:
         box: list = [None]
-        handles = [m.register_forward_hook(lambda m, i, o: record(m, i, o, box))
-                   for m in modules]
-        try:
+        with forward_hooks(modules, lambda m, i, o: record(m, i, o, box)):
             model(x)
-        finally:
-            for h in handles:
-                h.remove()
         if box[0] is None:
             raise ProxyError("zen: the pre-GAP module was not called in the forward pass")
         return box[0]
@@ -167,10 +143,11 @@ def zen(model: nn.Module, batch, ctx: ScoreContext, mixup_gamma: float = 1e-2,
 
 
 register_proxy(
-    "zen",
+    "zen", zen,
     higher_is_better=True,
+    batch_split="invariant",
     needs=("none", "train-mode"),
     paper=PAPER,
     description="log of the pre-GAP response to a 1e-2 Gaussian input perturbation plus the log "
     "BN scaling, after Gaussian re-initialisation.",
-)(zen)
+)

@@ -120,10 +120,11 @@ def zico(model: nn.Module, batch, ctx: ScoreContext, splits: int = 2) -> float:
 
 
 register_proxy(
-    "zico",
+    "zico", zico,
     higher_is_better=True,
+    batch_split="sensitive",
     needs=("data", "labels", "grads", "train-mode"),
     paper=PAPER,
     description="Sum over conv/linear layers of log(sum of mean|grad| / std(grad) across batch "
     "parts).",
-)(zico)
+)
