@@ -62,6 +62,10 @@ def refine(search_result: Any, k: int, protocol: str | Protocol, data: Any, *,
     """Train the ``k`` best architectures of ``search_result`` (a
     :class:`~nasx.records.SearchResult` or its ``to_dict()``) with ``protocol`` on ``data``.
 
+    The candidates are compared on a held-out fraction of the training data
+    (``eval_split="holdout"``, ``holdout`` of the protocol) unless ``eval_split`` is given: a
+    pick made on a test split would be judged later on the very images that chose it.
+
     The space and its options are the search's (``space_opts`` given here win; the protocol's
     own ``space_opts`` apply under them as in :func:`~nasx.training.train`). Each training is
     stored and reused as :func:`~nasx.training.train` does, with a checkpoint folder per run.
@@ -77,6 +81,9 @@ def refine(search_result: Any, k: int, protocol: str | Protocol, data: Any, *,
         raise ConfigError(f"refine: the search result ranks {len(top)} architecture(s), fewer "
                           f"than k={k}; search with a larger top-k (--top-k {k})")
     opts = {**search_opts, **dict(space_opts or {})}
+    # the K candidates are chosen by held-out accuracy: by default on a held-out part of the
+    # training data, never on a test split the user will report the pick on
+    overrides.setdefault("eval_split", "holdout")
     candidates = []
     for arch, score in top[:k]:
         result = train(space, arch, protocol=protocol, data=data, test_data=test_data,

@@ -139,3 +139,24 @@ def test_search_refine_errors_before_scoring(capsys, extra, msg):
     assert main(["search", "--space", "nasbench201", "--proxy", "params", "--budget", "2",
                  "--no-store", *extra]) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_refine_compares_candidates_on_a_holdout_by_default(tmp_path, monkeypatch):
+    from nasx.training import refinement
+
+    seen = []
+    monkeypatch.setattr(refinement, "train",
+                        lambda *a, **kw: seen.append(kw) or _Fake(len(seen)))
+    result = {"space": "nasbench201", "top": [["a", 2.0], ["b", 1.0]]}
+    r = refinement.refine(result, 2, "quick", "d.npz")
+    assert [kw["eval_split"] for kw in seen] == ["holdout", "holdout"]
+    assert r.refined_best == "b"  # the better held-out accuracy wins
+    seen.clear()
+    refinement.refine(result, 1, "quick", "d.npz", eval_split="test")
+    assert seen[0]["eval_split"] == "test"
+
+
+class _Fake:
+    def __init__(self, k: int) -> None:
+        self.accuracy = 50.0 + k
+        self.cached = False
