@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from ..settings import RunSettings
 
 __all__ = ["add_common", "parse_kv", "load_config", "Renderer", "dump_json", "store_arg",
-           "executor_opts", "check_output_path", "run_settings"]
+           "executor_opts", "check_output_path", "run_settings",
+           "read_regular_file", "MAX_CONFIG_BYTES", "MAX_CONFIG_ALIASES"]
 
 
 def add_common(p: argparse.ArgumentParser, *, proxy_default: str | None = "gradalign-i",
@@ -104,43 +106,186 @@ def parse_kv(items: Sequence[str] | dict[str, Any] | None, what: str) -> dict[st
     return out
 
 
+#: a ``--config`` file larger than this is refused unread (a config is a few lines)
+MAX_CONFIG_BYTES = 1 << 20
+#: YAML aliases (``*name``) a config may use; more is refused before anything is expanded
+MAX_CONFIG_ALIASES = 32
+
+
+def read_regular_file(path: str | Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``, refused unless it is a regular file of at most ``limit`` bytes
+    (a FIFO, a device such as ``/dev/zero``, a socket or a folder is never read: the file is
+    opened without blocking and checked with ``fstat`` before a byte is read)."""
+    p = Path(path).expanduser()
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read it ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{what} {path}: is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{what} {path}: not a regular file (a pipe, device or socket); "
+                              "give the path of a file")
+        if st.st_size > limit:
+            raise ConfigError(f"{what} {path}: {st.st_size} bytes, more than the "
+                              f"{limit} allowed")
+        chunks, size = [], 0
+        while size <= limit:
+            try:
+                chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            except OSError as exc:
+                raise ConfigError(f"{what} {path}: cannot read it ({exc.strerror})") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ConfigError(f"{what} {path}: more than the {limit} bytes allowed")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """A safe loader that refuses configs with many aliases ("billion laughs") while the
+    document is composed, before any alias is expanded."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_CONFIG_ALIASES:
+                raise ConfigError(f"more than {MAX_CONFIG_ALIASES} YAML aliases (*name); "
+                                  "write the values out")
+        return super().compose_node(parent, index)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None \
+        else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _config_value(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """``value`` of config key ``key`` checked against its flag's action (and converted as the
+    command line converts text); a ConfigError naming the key otherwise."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} must be {expected}; got {_short(value)}")
+
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+"):
+        if value is None:
+            return []
+        if isinstance(value, dict):  # KEY=VALUE flags: a mapping of options
+            if not isinstance(action, argparse._AppendAction):
+                raise bad("a list")
+            items = []
+            for k, v in value.items():
+                if not _scalar(k) or not (_scalar(v) or isinstance(v, bool)):
+                    raise bad("a mapping of names to plain values")
+                items.append(f"{k}={v}")
+            return items
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(_scalar(v) for v in value):
+            raise bad("a list of plain values")
+        return [_convert(action, key, v, where) for v in value]
+    if value is None:
+        return None
+    if isinstance(value, list) and action.dest == "proxy":
+        if not value or not all(isinstance(v, str) for v in value):
+            raise bad("a proxy name or a list of proxy names")
+        value = ",".join(value)
+    if not _scalar(value):
+        raise bad({int: "a whole number", float: "a number"}.get(action.type,
+                                                                 "a single value (text)"))
+    return _convert(action, key, value, where)
+
+
+def _convert(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    typ = action.type
+    if typ is int:
+        try:
+            if isinstance(value, float):
+                raise ValueError(value)
+            value = int(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {key} must be a whole number; got {_short(value)}") \
+                from None
+    elif typ is float:
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {key} must be a number; got {_short(value)}") from None
+    elif typ is not None:
+        try:
+            value = typ(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {key}={_short(value)} is invalid") from None
+    elif not isinstance(value, str):
+        value = str(value)
+    if action.choices is not None and value not in action.choices:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(str, action.choices))}; "
+                          f"got {_short(value)}")
+    return value
+
+
 def load_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
-    """Apply ``--config FILE.yaml`` as parser defaults (command-line flags still win)."""
+    """Apply ``--config FILE.yaml`` as parser defaults (command-line flags still win).
+
+    Every value is checked against its flag as the command line would check it: true/false
+    flags take YAML booleans only, whole-number flags whole numbers only (no booleans, no
+    fractions), one-value flags a single value (a list only for ``proxy``), KEY=VALUE flags a
+    mapping or a list of ``KEY=VALUE`` texts. The file must be a regular file of at most
+    :data:`MAX_CONFIG_BYTES` with at most :data:`MAX_CONFIG_ALIASES` YAML aliases.
+    """
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
     if not known.config:
         return
     path = Path(known.config).expanduser()
+    raw = read_regular_file(path, "config", MAX_CONFIG_BYTES)
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config {path} is not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
+    try:
+        cfg = yaml.load(text, Loader=_ConfigLoader) or {}  # a SafeLoader that counts aliases
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config {path} is not valid YAML: "
+                          f"{' '.join(str(exc).split())}") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"config {path} must be a mapping of flag names to values")
     dests = {a.dest: a for a in parser._actions}
     defaults: dict[str, Any] = {}
     for key, value in cfg.items():
         dest = str(key).lstrip("-").replace("-", "_")
-        if dest not in dests or dest in ("help", "config"):
-            known_keys = sorted(d.replace("_", "-") for d in dests if d not in ("help",))
-            raise ConfigError(f"config {path}: unknown key {key!r}; known: {', '.join(known_keys)}")
-        action = dests[dest]
-        if dest.endswith("_opt") and isinstance(value, dict):
-            value = [f"{k}={v}" for k, v in value.items()]
-        if isinstance(value, list) and dest in ("proxy",):
-            value = ",".join(str(v) for v in value)
-        if action.type is not None and value is not None and not isinstance(value, list):
-            try:
-                value = action.type(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"config {path}: {key}={value!r} is invalid") from None
-        defaults[dest] = value
+        if dest not in dests or dest in ("help", "config", "version"):
+            known_keys = sorted(d.replace("_", "-") for d in dests
+                                if d not in ("help", "config", "version"))
+            raise ConfigError(f"config {path}: unknown key {_short(key)}; known: "
+                              f"{', '.join(known_keys)}")
+        defaults[dest] = _config_value(dests[dest], str(key), value, f"config {path}")
     parser.set_defaults(**defaults)
 
 

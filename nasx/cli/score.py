@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..errors import ConfigError
 from .common import (
@@ -20,11 +19,16 @@ from .common import (
     dump_json,
     fmt,
     parse_kv,
+    read_regular_file,
     run_settings,
     store_arg,
 )
 
 HELP = "score architectures with proxies"
+
+#: a ``--file`` of architectures larger than this is refused unread (64 MiB: about half a
+#: million DARTS genotypes)
+MAX_ARCH_FILE_BYTES = 64 << 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,17 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _read_arch_file(name: str) -> list[str]:
     """Non-empty, non-comment lines of ``name`` ('-' = stdin), as UTF-8 text."""
     if name == "-":
-        lines = sys.stdin.read().splitlines()
+        text = sys.stdin.read(MAX_ARCH_FILE_BYTES + 1)
+        if len(text) > MAX_ARCH_FILE_BYTES:
+            raise ConfigError(f"--file -: more than {MAX_ARCH_FILE_BYTES} characters on stdin")
+        lines = text.splitlines()
     else:
-        path = Path(name).expanduser()
-        if not path.exists():
-            raise ConfigError(f"--file {name}: no such file")
-        if path.is_dir():
-            raise ConfigError(f"--file {name}: is a folder, not a file of architectures")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"--file {name}: cannot read it ({exc.strerror})") from None
+        raw = read_regular_file(name, "--file", MAX_ARCH_FILE_BYTES)
         if b"\x00" in raw:
             raise ConfigError(f"--file {name}: a binary file, not text with one architecture "
                               "per line")
