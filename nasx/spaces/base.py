@@ -129,6 +129,9 @@ def coerce_options(
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                     raise ValueError(value)
                 value = low in ("1", "true", "yes", "on")
+            elif typ is int and (isinstance(value, bool) or (
+                    isinstance(value, float) and not value.is_integer())):
+                raise ValueError(value)  # True is not 1, and 2.5 is not 2
             elif value is not None and not isinstance(value, typ):
                 value = typ(value)
         except (TypeError, ValueError):

@@ -14,6 +14,8 @@ leaves (aging: a member dies of age, never of low fitness).
 
 Details that change results, all explicit:
 
+* ``sample`` larger than ``population`` is allowed (the draws are with replacement) and warns:
+  the tournament then picks the fittest member almost surely (greedy selection).
 * Defaults ``population=10, sample=3`` are those of the NAS-Bench-201 REA baseline (Dong & Yang,
   ICLR 2020); Real et al. used much larger values (population 100, sample 25) for trained
   networks on NASNet's space.
@@ -39,6 +41,7 @@ sequence of told fitness values give one run, which is what makes searches resum
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from typing import Any
 
@@ -83,6 +86,12 @@ class RegularizedEvolution(Strategy):
             raise ConfigError(f"evolution: sample must be >= 1, got {self.opts['sample']}")
         if self.opts["batch"] < 1:
             raise ConfigError(f"evolution: batch must be >= 1, got {self.opts['batch']}")
+        if self.opts["sample"] > self.opts["population"]:
+            # legal (draws are with replacement) but rarely meant: say what it does
+            warnings.warn(f"evolution: the tournament sample ({self.opts['sample']}) is larger "
+                          f"than the population ({self.opts['population']}); draws are with "
+                          "replacement, so nearly every tournament picks the fittest member",
+                          UserWarning, stacklevel=2)
         # every told architecture, in tell order: (arch, told fitness, leaf raw values)
         self._history: list[tuple[Arch, float, dict[str, float | None] | None]] = []
         #: indices into the history of the current population, oldest first

@@ -280,6 +280,13 @@ class PruningSearch(Strategy):
         if not self._edges:
             raise ConfigError(f"space {space.name!r} has no edges to prune")
         exclude = {o.strip() for o in self.opts["exclude"].split(",") if o.strip()}
+        known_ops = {o for ops in cands for o in ops}
+        # 'none' (the default) may be absent: some spaces (NDS Amoeba) have no none op
+        unknown = sorted(exclude - known_ops - {"none"})
+        if unknown:
+            raise ConfigError(f"pruning: exclude names no candidate op of space "
+                              f"{space.name!r}: {', '.join(map(repr, unknown))}; its ops: "
+                              f"{', '.join(sorted(known_ops))}")
         self._sets: list[tuple[str, ...]] = []
         for e, ops in zip(self._edges, cands):
             kept = tuple(o for o in ops if o not in exclude)
@@ -287,6 +294,11 @@ class PruningSearch(Strategy):
                 raise ConfigError(f"pruning: exclude={self.opts['exclude']!r} removes every op "
                                   f"of edge {e!r} (candidates {ops})")
             self._sets.append(kept)
+        most = max(len(ops) for ops in self._sets) - 1  # an edge keeps at least one op
+        if self.opts["prune_number"] > max(1, most):
+            raise ConfigError(f"pruning: prune_number={self.opts['prune_number']} is more than "
+                              f"the {most} op(s) an edge can lose in a round (the largest edge "
+                              f"has {most + 1} candidates); give 1..{max(1, most)}")
         index = {e: k for k, e in enumerate(self._edges)}
         groups = getattr(space, "edge_groups", None)
         self._groups: list[tuple[list[int], int]] = []

@@ -41,6 +41,9 @@ class RandomSearch(Strategy):
         super().__init__(space, seed, **opts)
         if self.opts["batch"] < 1:
             raise ConfigError(f"random: batch must be >= 1, got {self.opts['batch']}")
+        if self.opts["max_tries"] < 1:
+            raise ConfigError(f"random: max_tries must be >= 1, got {self.opts['max_tries']} "
+                              "(0 would end the search before its first sample)")
         self._seen: set[Arch] = set()
         size = space.size()
         self._limit = size if size is not None else None
