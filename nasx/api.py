@@ -137,7 +137,8 @@ def search(
         budget: number of evaluations (scored architectures told to the strategy; an
             architecture asked again counts again, its score comes from the store). Optional
             for strategies that end by themselves (``pruning``).
-        time_budget: wall-clock seconds; the search stops after the evaluation that crosses it.
+        time_budget: wall-clock seconds (positive, finite); no evaluation starts once they are
+            spent, so a run overruns by at most the evaluations in flight.
         max_params: upper bound on the parameter count of the built network (``1.5M`` style
             strings accepted); see :mod:`nasx.constraints`.
         max_flops: upper bound on the FLOPs of one forward pass of one input.

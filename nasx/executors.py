@@ -57,6 +57,8 @@ __all__ = [
     "get_executor",
     "job_key",
     "default_workers_per_device",
+    "max_processes",
+    "proxy_modules",
 ]
 
 #: ``on_result(index, results, device_kind)``: the results of ``archs[index]`` (one per proxy of
@@ -134,6 +136,20 @@ def default_workers_per_device(device: Any = "cpu") -> int:
         return 1
     free, _ = torch.cuda.mem_get_info(torch.device(device))
     return max(1, min(_MAX_WORKERS_PER_DEVICE, int(free // _BYTES_PER_GPU_WORKER)))
+
+
+def max_processes() -> int:
+    """The most worker processes (or local Ray CPUs) nasx starts on this machine: 4 per CPU
+    core. More only thrash memory and the process table; a larger ``workers`` (or
+    ``workers x workers_per_device``) is refused with this limit in the message."""
+    return 4 * max(1, os.cpu_count() or 1)
+
+
+def _check_processes(what: str, n: int) -> None:
+    limit = max_processes()
+    if n > limit:
+        raise ConfigError(f"{what}: {n} worker processes asked for; at most {limit} on this "
+                          f"machine (4 per CPU core); lower --workers / --workers-per-device")
 
 
 def _check_count(name: str, value: Any) -> int | None:
@@ -229,6 +245,44 @@ def _worker_scorer(key: str, get_job: Callable[[], ScoringJob]) -> Scorer:
     return scorer
 
 
+def proxy_modules(proxies: Sequence[str]) -> list[str]:
+    """The modules that registered ``proxies`` (their functions' modules), for workers to
+    import before they look the proxies up; nasx's own and ``__main__`` are left out (a worker
+    loads nasx's own itself and cannot import the parent's ``__main__``)."""
+    from .proxies.base import get_proxy
+
+    out = set()
+    for name in proxies:
+        fn = get_proxy(name).fn
+        module = getattr(fn, "__module__", None) or getattr(type(fn), "__module__", None)
+        if module and module.split(".")[0] not in ("nasx", "__main__", "__mp_main__",
+                                                    "builtins"):
+            out.add(module)
+    return sorted(out)
+
+
+def _import_proxies(proxies: Sequence[str], modules: Sequence[str]) -> None:
+    """In a worker: import the modules that registered ``proxies``; a proxy still unknown
+    (defined in the parent's ``__main__``, a notebook or the prompt) is a ConfigError that
+    says so."""
+    import importlib
+
+    from .registry import proxies as registry
+
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except Exception:  # noqa: BLE001 - the check below names the proxy
+            pass
+    for name in proxies:
+        if name not in registry:
+            raise ConfigError(
+                f"proxy {name!r} is not known in the worker process: a proxy scored by "
+                "--executor process or ray must be registered by an importable module (a "
+                "plugin, or a module on the workers' import path), not in __main__, a notebook "
+                "or the interactive prompt; or use --executor sequential")
+
+
 def _score_texts(scorer: Scorer, proxies: list[str], arch_texts: list[str]
                  ) -> tuple[str, list[list[dict]]]:
     out = []
@@ -239,19 +293,24 @@ def _score_texts(scorer: Scorer, proxies: list[str], arch_texts: list[str]
 
 
 def _init_process_worker(threads: int | None) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the run and its workers
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
 
 
-def _process_task(job: ScoringJob, key: str, proxies: list[str], arch_texts: list[str]
-                  ) -> tuple[str, list[list[dict]]]:
+def _process_task(job: ScoringJob, key: str, proxies: list[str], arch_texts: list[str],
+                  modules: Sequence[str] = ()) -> tuple[str, list[list[dict]]]:
+    _import_proxies(proxies, modules)
     return _score_texts(_worker_scorer(key, lambda: job), proxies, arch_texts)
 
 
-def _ray_task(key: str, job_ref: list[Any], proxies: list[str], arch_texts: list[str]
-              ) -> tuple[str, list[list[dict]]]:
+def _ray_task(key: str, job_ref: list[Any], proxies: list[str], arch_texts: list[str],
+              modules: Sequence[str] = ()) -> tuple[str, list[list[dict]]]:
     # the job's reference arrives inside a list, so Ray does not fetch the job (and its probe
     # batch) for every task: only a worker without a scorer of this key reads it
     def fetch() -> ScoringJob:
@@ -259,6 +318,7 @@ def _ray_task(key: str, job_ref: list[Any], proxies: list[str], arch_texts: list
 
         return ray.get(job_ref[0])
 
+    _import_proxies(proxies, modules)
     return _score_texts(_worker_scorer(key, fetch), proxies, arch_texts)
 
 
@@ -320,6 +380,7 @@ class ProcessExecutor(Executor):
             slots = ["cpu"] * (workers or max(1, (os.cpu_count() or 2) // 2))
             k = k or 1
             threads = max(1, (os.cpu_count() or 1) // (len(slots) * k))
+        _check_processes("ProcessExecutor", len(slots) * k)
         self.workers_per_device = k
         self.devices = [d for d in slots for _ in range(k)]
         self.parallelism = len(self.devices)
@@ -340,11 +401,12 @@ class ProcessExecutor(Executor):
 
     def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
         base = job.portable()
+        modules = proxy_modules(job.proxies)
 
         def submit(k: int, idx: list[int]) -> Future:
             j = replace(base, device=self.devices[k])
             return self._pools[k].submit(_process_task, j, job_key(j), list(job.proxies),
-                                         [archs[i].text for i in idx])
+                                         [archs[i].text for i in idx], modules)
 
         def deliver(idx: list[int], fut: Future) -> None:
             kind, rows = fut.result()
@@ -389,8 +451,9 @@ class ProcessExecutor(Executor):
                 free.append(k)
 
     def close(self) -> None:
+        # queued tasks are dropped (after Ctrl-C or an error); running ones finish
         for p in self._pools:
-            p.shutdown(wait=True)
+            p.shutdown(wait=True, cancel_futures=True)
 
 
 class RayExecutor(Executor):
@@ -440,6 +503,7 @@ class RayExecutor(Executor):
                 opts.update(address="local", include_dashboard=False,
                             object_store_memory=256 * 2**20)
                 if workers:
+                    _check_processes("RayExecutor (local instance)", workers)
                     opts["num_cpus"] = workers
             try:
                 ray.init(**opts)
@@ -483,13 +547,14 @@ class RayExecutor(Executor):
     def run(self, job: ScoringJob, archs: Sequence[Arch], on_result: OnResult) -> None:
         ray = self._ray
         key, ref = self._job_ref(job)
+        modules = proxy_modules(job.proxies)
         todo = _tasks(len(archs), self.archs_per_task, self.parallelism)[::-1]
         running: dict[Any, list[int]] = {}
         while todo or running:
             while todo and len(running) < self.parallelism:
                 idx = todo.pop()
                 fut = self._remote.remote(key, [ref], list(job.proxies),
-                                          [archs[i].text for i in idx])
+                                          [archs[i].text for i in idx], modules)
                 running[fut] = idx
             done, _ = ray.wait(list(running), num_returns=1)
             for fut in done:

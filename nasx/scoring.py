@@ -279,7 +279,7 @@ class Scorer:
                                        higher_is_better=spec.higher_is_better)
                 chunk = smaller
                 continue
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin's sys.exit() is its failure
                 return ScoreResult(str(arch), spec.name, None, FAILED, self._error(exc),
                                    time.perf_counter() - t0 + extra_s,
                                    higher_is_better=spec.higher_is_better)
@@ -290,10 +290,12 @@ class Scorer:
                                    seconds, higher_is_better=spec.higher_is_better)
             try:
                 value = float(value)
-            except (TypeError, ValueError, RuntimeError, OverflowError):
-                return ScoreResult(str(arch), spec.name, None, FAILED,
-                                   f"proxy returned {type(value).__name__}, not a number",
-                                   seconds, higher_is_better=spec.higher_is_better)
+            except (Exception, SystemExit) as exc:  # __float__ is the plugin's code too
+                why = f"proxy returned {type(value).__name__}, not a number"
+                if not isinstance(exc, (TypeError, ValueError)):
+                    why += f" ({type(exc).__name__}: {exc})"
+                return ScoreResult(str(arch), spec.name, None, FAILED, why, seconds,
+                                   higher_is_better=spec.higher_is_better)
             if not math.isfinite(value):
                 return ScoreResult(str(arch), spec.name, None, NONFINITE,
                                    f"proxy returned {value}", seconds,

@@ -313,6 +313,8 @@ def check_output_path(path: str | None, flag: str) -> None:
     read-only, the path is a folder or a read-only file)."""
     if not path:
         return
+    if path.endswith(("/", os.sep)):  # Path() would drop the slash and write a file there
+        raise ConfigError(f"{flag} {path}: names a folder; give a file name")
     p = Path(path).expanduser()
     if p.is_dir():
         raise ConfigError(f"{flag} {path}: is a folder; give a file name")
@@ -409,7 +411,7 @@ class Renderer:
             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"), console=self.console,
         )
-        self.task = self.progress.add_task(what, total=total, info="")
+        self.task = self.progress.add_task(escape(what), total=total, info="")
         self.live = Live(self.progress, console=self.console, refresh_per_second=8,
                          transient=False)
         self.live.start()
@@ -418,7 +420,7 @@ class Renderer:
         from rich.console import Group
         from rich.table import Table
 
-        t = Table(title=f"top {self.top_k} so far ({self.title})", title_justify="left",
+        t = Table(title=escape(f"top {self.top_k} so far ({self.title})"), title_justify="left",
                   expand=False)
         t.add_column("#", justify="right")
         t.add_column("architecture", overflow="fold")
@@ -436,8 +438,8 @@ class Renderer:
             what = f"search {ev.settings.get('space')}"
             self._start(ev.budget, what)
             if ev.resumed and not self.quiet:
-                self.console.print(f"[cyan]resuming run {ev.run_id}: {ev.resumed} evaluations "
-                                   "already stored[/]")
+                self.console.print(f"[cyan]resuming run {escape(ev.run_id)}: {ev.resumed} "
+                                   "evaluations already stored[/]")
         elif isinstance(ev, Evaluated):
             if self.live is not None:
                 self.progress.update(self.task, completed=ev.n_evaluated,

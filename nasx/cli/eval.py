@@ -117,7 +117,7 @@ def _print_table(report) -> None:
         rank = pm("top1_rank", 1) if "top1_rank_std" in m else str(m.get("top1_rank", "—"))
         if rank == "nan":
             rank = "—"
-        label = name + ("" if m.get("higher_is_better", True) else " (↓)")
+        label = escape(name) + ("" if m.get("higher_is_better", True) else " (↓)")
         t.add_row(label, pm("kendall"), pm("spearman"), pm("pearson"), pm("precision_top1"),
                   pm("precision_top5"), pm("precision_top10"), pm("top1_acc", 2), rank,
                   fmt(m.get("seconds"), 3), str(m.get("failed", 0)))
@@ -133,5 +133,5 @@ def _print_table(report) -> None:
     if notes:
         err = Console(stderr=True)
         for n in notes:
-            err.print(f"[yellow]failure[/] {n}", highlight=False)
+            err.print(f"[yellow]failure[/] {escape(n)}", highlight=False)
 

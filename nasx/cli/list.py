@@ -50,6 +50,7 @@ def _rows(kind: str, pattern: str | None) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .. import registry
@@ -64,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         for c in ("group", "name", "value", "distribution", "status"):
             t.add_column(c)
         for s in status:
-            t.add_row(s.group, s.name, s.value, s.distribution,
-                      "ok" if s.ok else f"[red]failed: {s.error}[/]")
+            t.add_row(escape(s.group), escape(s.name), escape(s.value), escape(s.distribution),
+                      "ok" if s.ok else f"[red]failed: {escape(str(s.error))}[/]")
         console.print(t)
         return 0
     if not args.kind:
@@ -82,17 +83,18 @@ def run(args: argparse.Namespace) -> int:
         t.add_column("needs")
         t.add_column("paper", overflow="fold")
         for r in rows:
-            t.add_row(r["name"], r["source"],
+            t.add_row(escape(r["name"]), escape(r["source"]),
                       ("higher better" if r["higher_is_better"] else "lower better")
                       + (" (population)" if r["population"] else ""),
-                      ", ".join(r["needs"]), r["paper"])
+                      escape(", ".join(r["needs"])), escape(str(r["paper"])))
     else:
         t.add_column("options", overflow="fold")
         t.add_column("description", overflow="fold")
         for r in rows:
             opts = ", ".join(f"{k}={v['default']}" for k, v in r["options"].items())
-            t.add_row(r["name"], r["source"], opts, r["description"])
+            t.add_row(escape(r["name"]), escape(r["source"]), escape(opts),
+                      escape(r["description"]))
     console.print(t)
     if not rows:
-        console.print(f"no {args.kind} match {args.pattern!r}")
+        console.print(escape(f"no {args.kind} match {args.pattern!r}"))
     return 0

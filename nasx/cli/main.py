@@ -2,12 +2,15 @@
 
 Results go to stdout (a table, or JSON with ``--json``); progress, warnings and errors go to
 stderr. Exit status: 0 success, 2 bad input (unknown name, bad option, missing data), 1 an
-unexpected error, 130 interrupted.
+unexpected error or results that could not be written (stdout closed, disk full), 130
+interrupted, 141 (quietly) when the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -59,6 +62,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed (>&-): every result would be lost
+        print("nasx: error: standard output is closed; redirect it instead (e.g. > out.txt)",
+              file=sys.stderr)
+        return 1
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not after exit
+        return code
+    except BrokenPipeError:  # the reader (e.g. `| head`) has what it wanted: quiet, as cat
+        _drop_stdout()
+        return 141
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        _drop_stdout()
+        print(f"nasx: error: cannot write the results: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+#: errors of writing the output (stdout, --csv) that end a command with exit status 1
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's own flush at exit does not fail
+    again (and print a traceback) on what could not be written."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture stdout)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -83,13 +83,15 @@ def run(args: argparse.Namespace) -> int:
         ]))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(show_edge=False)
     for c in ("architecture", "proxy", "score", "status", "seconds"):
         t.add_column(c, overflow="fold")
     for r in results:
-        t.add_row(r.arch, r.proxy, fmt(r.value, 6), r.status + (" (cached)" if r.cached else ""),
+        t.add_row(escape(r.arch), escape(r.proxy), fmt(r.value, 6),
+                  r.status + (" (cached)" if r.cached else ""),
                   f"{r.seconds:.2f}")
     Console(soft_wrap=False).print(t)
     failures = [r for r in results if not r.ok]

@@ -125,12 +125,12 @@ def run(args: argparse.Namespace) -> int:
     max_flops = parse_quantity(args.max_flops, "--max-flops")
     truth_space, truth = _load_truth(args)  # read (and checked) before anything is scored
 
-    interrupted = False
+    interrupted, untold = False, 0
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
         try:
             result = _search(args, budget, max_params, max_flops, render)
         except SearchInterrupted as stop:
-            result, interrupted = stop.result, True
+            result, interrupted, untold = stop.result, True, stop.untold
     report = None
     if truth is not None and (result.best is not None or result.top):
         from ..evaluation import truth_report
@@ -143,10 +143,11 @@ def run(args: argparse.Namespace) -> int:
             print(dump_json(_with_truth(result, report)))
         elif result.best is not None:
             print(str(result.best))
-        print(f"nasx: interrupted after {result.evaluated} evaluations; every score computed "
-              "is in the store: run the same command again to resume"
-              + ("" if result.best is not None else " (no architecture scored yet)"),
-              file=sys.stderr)
+        more = (f" (and {untold} more architecture(s) scored and stored, not yet counted)"
+                if untold else "")
+        none = " (no architecture scored yet)" if result.best is None and not untold else ""
+        print(f"nasx: interrupted after {result.evaluated} evaluations{more}{none}; every score "
+              "computed is in the store: run the same command again to resume", file=sys.stderr)
         return 130
     refined = None
     if refine_opts is not None and result.best is not None:
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         extra = f", {result.infeasible} infeasible" if result.infeasible else ""
         render.console.print(
             f"best of {result.evaluated} ({result.cached} cached, {result.failed} failed{extra}) "
-            f"by {result.proxy} = {fmt(result.score)} in {result.seconds:.1f}s "
+            f"by {escape(result.proxy)} = {fmt(result.score)} in {result.seconds:.1f}s "
             + escape(f"[run {result.run_id}]"), highlight=False)
     if report is not None:
         _print_truth(render.console, report, args.quiet)

@@ -14,9 +14,18 @@ A step of :class:`SearchLoop`:
 6. **emit** an :class:`~nasx.events.Evaluated` event (progress and the live top-k).
 
 It stops at the evaluation budget, the time budget, after :data:`MAX_INFEASIBLE_STREAK`
-infeasible asks in a row, or when the strategy asks for nothing more. A run is a deterministic
-replay of its settings, so a killed run started again reads every stored score back and ends
-where an uninterrupted run ends (the store does the resuming, not a checkpoint).
+infeasible asks in a row, or when the strategy asks for nothing more.
+
+The time budget is checked before every ask and, within an ask, before each evaluation is
+started: with a time budget the feasible architectures of an ask are scored in slices of the
+executor's width (one at a time on the sequential executor), and no slice starts once the
+budget is spent. A run thus overruns its time budget by at most the evaluations in flight (one
+per worker), never by a whole ask; the architectures asked but not started are not scored.
+Without a time budget an ask is scored in one call (the executor spreads it over its workers).
+
+A run is a deterministic replay of its settings, so a killed run started again reads every
+stored score back and ends where an uninterrupted run ends (the store does the resuming, not a
+checkpoint).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ __all__ = [
     "MAX_INFEASIBLE_STREAK",
     "SearchInterrupted",
     "SearchLoop",
+    "check_budgets",
     "default_budget",
     "run_search",
 ]
@@ -74,9 +84,25 @@ class SearchInterrupted(KeyboardInterrupt):
     """A search stopped by Ctrl-C (SIGINT). Every score computed so far is in the store;
     ``result`` is the search result over the evaluations done (``stopped_by="interrupted"``)."""
 
-    def __init__(self, result: SearchResult) -> None:
+    def __init__(self, result: SearchResult, untold: int = 0) -> None:
         super().__init__("search interrupted")
         self.result = result
+        #: architectures whose scores were computed (and stored) in the ask the interrupt cut,
+        #: but not yet counted as evaluations: the same command again reads them back
+        self.untold = untold
+
+
+def check_budgets(budget: Any, time_budget: Any) -> None:
+    """Reject budgets no search can run with: ``budget`` a whole number >= 1 (no bool),
+    ``time_budget`` a positive, finite number of seconds (NaN would never end a run)."""
+    if budget is not None and (isinstance(budget, bool)
+                               or not isinstance(budget, (int, np.integer)) or budget < 1):
+        raise BudgetError(f"budget must be a whole number of evaluations >= 1; got {budget!r}")
+    if time_budget is not None:
+        ok = not isinstance(time_budget, bool) and isinstance(time_budget, (int, float))
+        if not ok or not math.isfinite(time_budget) or time_budget <= 0:
+            raise BudgetError("time budget must be a positive, finite number of seconds; got "
+                              f"{time_budget!r}")
 
 
 def _top(archs: Sequence[Arch], values: np.ndarray, fit: ProxySpec,
@@ -142,13 +168,18 @@ class SearchLoop:
         self._streak = 0  # infeasible asks in a row
         self.stopped_by = ""
         self.interrupted = False
+        #: architectures of the current ask scored (and stored) but not yet told
+        self.untold = 0
 
     # -- the steps -----------------------------------------------------------------------------
+    def _out_of_time(self) -> bool:
+        return self.time_budget is not None and \
+            time.perf_counter() - self.t_start >= self.time_budget
+
     def _stop(self) -> str | None:
         if self.budget is not None and len(self.archs) >= self.budget:
             return "budget"
-        if self.time_budget is not None and \
-                time.perf_counter() - self.t_start >= self.time_budget:
+        if self._out_of_time():
             return "time"
         if self._streak >= MAX_INFEASIBLE_STREAK:
             return "constraints"
@@ -168,8 +199,11 @@ class SearchLoop:
 
     def score(self, feasible: Sequence[Arch]) -> tuple[Iterator[dict[str, ScoreResult]], float]:
         """The leaf results of the feasible archs (in order) and the mean seconds per arch."""
+        def done(i: int) -> None:
+            self.untold += 1
+
         t0 = time.perf_counter()
-        scored = iter(self.service.score(feasible)) if feasible else iter(())
+        scored = iter(self.service.score(feasible, on_scored=done)) if feasible else iter(())
         return scored, (time.perf_counter() - t0) / max(1, len(feasible))
 
     def values(self) -> np.ndarray:
@@ -189,6 +223,7 @@ class SearchLoop:
     def tell_scored(self, arch: Arch, res: dict[str, ScoreResult],
                     measured: Mapping[str, float], seconds: float) -> None:
         self._streak = 0
+        self.untold = max(0, self.untold - 1)
         self.archs.append(arch)
         self.rows.append(res)
         cached = all(r.cached for r in res.values())
@@ -234,12 +269,25 @@ class SearchLoop:
             return False
         reasons = self.check(asked)
         feasible = [a for a, (why, _) in zip(asked, reasons) if why is None]
-        scored, per = self.score(feasible)
+        if self.time_budget is None:
+            slices = [feasible]
+        else:  # check the clock before each slice of the executor's width (module docstring)
+            width = max(1, int(getattr(self.service.executor, "parallelism", 1) or 1))
+            slices = [feasible[i:i + width] for i in range(0, len(feasible), width)]
+        scored: Iterator[dict[str, ScoreResult]] = iter(())
+        per, left = 0.0, 0
         for a, (why, measured) in zip(asked, reasons):
             if why is not None:
                 self.tell_infeasible(a, why, measured)
-            else:
-                self.tell_scored(a, next(scored), measured, per)
+                continue
+            if left == 0:
+                if self.time_budget is not None and self._out_of_time():
+                    break  # the rest of the ask is not started; run() stops on "time"
+                chunk = slices.pop(0)
+                scored, per = self.score(chunk)
+                left = len(chunk)
+            self.tell_scored(a, next(scored), measured, per)
+            left -= 1
         return True
 
     def run(self) -> str:
@@ -295,10 +343,7 @@ def run_search(
     """Set a search up in ``session`` and run its :class:`SearchLoop` (the implementation of
     :func:`nasx.search`; see :func:`nasx.api.search` for the arguments)."""
     t_start = time.perf_counter()
-    if budget is not None and budget < 1:
-        raise BudgetError(f"budget must be at least 1; got {budget}")
-    if time_budget is not None and time_budget <= 0:
-        raise BudgetError(f"time budget must be positive; got {time_budget}")
+    check_budgets(budget, time_budget)
     seed = session.settings.seed
     emit = session.settings.emit
     space_obj, spec, leaves = session.open(space, proxy, space_opts)
@@ -385,7 +430,7 @@ def run_search(
         infeasible=loop.n_infeasible,
     )
     if loop.interrupted:
-        raise SearchInterrupted(result)
+        raise SearchInterrupted(result, loop.untold)
     if st is not None:
         st.run_finish(run_id, result.to_dict())
     emit(RunFinished(result.to_dict()))

@@ -193,9 +193,13 @@ def parse_ensemble(text: str, *, _depth: int = 0) -> ProxySpec:
     if text.lower().endswith(FILE_SUFFIXES) and "+" not in text:
         return ensemble_from_file(text, _depth=_depth)
     aggregation = DEFAULT_AGGREGATION
+    given = text
     if text.endswith("]") and "[" in text:
         text, _, agg = text[:-1].rpartition("[")
         aggregation = agg.strip()
+    if "[" in text or "]" in text:
+        raise ConfigError(f"ensemble {given!r}: one aggregation suffix at most, at the end "
+                          "(e.g. 'a+b[rank]'); nest ensembles with an ensemble file")
     names: list[str] = []
     weights: list[Any] = []
     for part in (p.strip() for p in text.split("+")):
