@@ -456,6 +456,77 @@ class ProcessExecutor(Executor):
             p.shutdown(wait=True, cancel_futures=True)
 
 
+#: seconds to wait for a Ray head node (``--ray-address HOST:PORT`` / ``ray://HOST:PORT``) to
+#: accept a connection before the address counts as unreachable
+RAY_CONNECT_TIMEOUT = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a Ray address whose host does not accept a TCP connection within
+    :data:`RAY_CONNECT_TIMEOUT` (``auto`` is left to Ray: it reads a local address file)."""
+    import socket
+
+    text = address.strip()
+    if text == "auto" or text == "local":
+        return
+    hostport = text.split("://", 1)[1] if "://" in text else text
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r}: give auto, HOST:PORT or ray://HOST:PORT")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError(f"cannot reach Ray at {address}: {why} (is the head node running "
+                          "and its port open? `ray start --head` prints its address)") from None
+
+
+class _loopback_only:
+    """While a local Ray instance starts: its processes bind to 127.0.0.1 (Ray otherwise
+    swaps a loopback ``_node_ip_address`` for the machine's network address)."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.saved: Any = None
+
+    def __enter__(self) -> None:
+        if not self.active:
+            return
+        try:
+            from ray._private import ray_constants
+        except ImportError:  # pragma: no cover - another Ray layout: Ray's default applies
+            self.active = False
+            return
+        self.saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active and self.saved is not None:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = self.saved
+
+
+def _ray_errors_to_stderr() -> None:
+    """Ray's driver prints the cluster's error messages (``A worker died ...``) on stdout;
+    nasx's stdout carries results only (a ``--json`` document), so they go to stderr."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:  # pragma: no cover - another Ray layout
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "nasx_stderr", False):
+        return
+
+    def to_stderr(data: dict, *args: Any, **kwargs: Any) -> Any:
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr.nasx_stderr = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
+
+
 class RayExecutor(Executor):
     """Scores on a Ray cluster, K tasks per GPU (fractional GPUs) or one task per CPU.
 
@@ -497,20 +568,23 @@ class RayExecutor(Executor):
             # Ray's own start-up lines would reach stderr; nasx reports through events only
             opts: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
             if address:
+                _check_reachable(address)  # Ray itself retries an unreachable head for minutes
                 opts["address"] = address
             else:  # a new local instance, never a cluster found on this machine
                 self._owned = True
                 opts.update(address="local", include_dashboard=False,
-                            object_store_memory=256 * 2**20)
+                            object_store_memory=256 * 2**20, _node_ip_address="127.0.0.1")
                 if workers:
                     _check_processes("RayExecutor (local instance)", workers)
                     opts["num_cpus"] = workers
             try:
-                ray.init(**opts)
+                with _loopback_only(not address):
+                    ray.init(**opts)
             except Exception as exc:  # ConnectionError, ValueError, RuntimeError, ...
                 where = address or "a local instance"
                 raise ConfigError(f"cannot start or reach Ray at {where}: "
                                   f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        _ray_errors_to_stderr()
         res = ray.cluster_resources()
         gpus = int(res.get("GPU", 0))
         if num_gpus is None and gpus:
