@@ -43,6 +43,10 @@ LAUGHS = "".join(
     + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9)]
     + ["proxy: *l8\n"])
 
+LAUGHS_MEMBERS = "members: [" + ", ".join(
+    [f"&m0 [{', '.join(['params'] * 10)}]"]
+    + [f"&m{i} [{', '.join([f'*m{i - 1}'] * 10)}]" for i in range(1, 9)]) + "]\n"
+
 
 # -- user proxies of the rows (registered for this module only) ---------------------------------
 def _slow(model, batch, ctx):
@@ -143,6 +147,10 @@ def _fifo(tmp: Path) -> None:
     os.mkfifo(tmp / "fifo")
 
 
+def _fifo_yaml(tmp: Path) -> None:
+    os.mkfifo(tmp / "fifo.yaml")
+
+
 def _big(tmp: Path) -> None:
     (tmp / "big.yaml").write_text("# padding\n" * 120_000)
 
@@ -228,6 +236,11 @@ ROWS = [
     Row("ensemble-two-suffixes", ["search", *TOY[:2], "--no-store", "--budget", "2", "--proxy",
                                   "params+flops[rank][rank]"], 2,
         ("one aggregation suffix at most",)),
+    Row("ensemble-file-billion-laughs", ["score", "--space", "toy", "--proxy", "{cfg}",
+                                         "0-0-0-0"], 2,
+        ("uses more than 32 YAML aliases",), config=LAUGHS_MEMBERS),
+    Row("ensemble-file-fifo", ["score", "--space", "toy", "--proxy", "{tmp}/fifo.yaml",
+                               "0-0-0-0"], 2, ("is not a regular file",), setup=_fifo_yaml),
     Row("markup-in-ensemble-name", ["score", "--space", "toy", "--proxy", "{tmp}/ens.yaml",
                                     "0-0-0-0", "1-2-0-1"], 0,
         out=("ens[/x][bold]",), setup=_ensemble_file),

@@ -220,15 +220,29 @@ def parse_ensemble(text: str, *, _depth: int = 0) -> ProxySpec:
     return ensemble(names, weights=weights, aggregation=aggregation, _depth=_depth)
 
 
+#: an ensemble file larger than this, or with more YAML aliases, is refused before it is parsed
+_MAX_FILE_BYTES = 1 << 20
+_MAX_ALIASES = 32
+
+
 def ensemble_from_file(path: str | Path, *, _depth: int = 0) -> ProxySpec:
     """Read an ensemble definition (YAML or JSON; see the module docstring)."""
     import yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"ensemble file {str(p)!r} does not exist")
+    if not p.is_file():  # a pipe or a device is never read
+        raise ConfigError(f"ensemble file {str(p)!r} " + (
+            "is not a regular file" if p.exists() else "does not exist"))
     try:
-        doc = yaml.safe_load(p.read_text())
+        if p.stat().st_size > _MAX_FILE_BYTES:
+            raise ConfigError(f"ensemble file {str(p)!r} is larger than {_MAX_FILE_BYTES} "
+                              "bytes")
+        text = p.read_text(encoding="utf-8")
+        # aliases are counted before anything is built ("billion laughs")
+        if sum(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)) > _MAX_ALIASES:
+            raise ConfigError(f"ensemble file {str(p)!r} uses more than {_MAX_ALIASES} YAML "
+                              "aliases (*name); write the members out")
+        doc = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"ensemble file {str(p)!r} could not be read: "
                           f"{str(exc).splitlines()[0]}") from None
