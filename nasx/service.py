@@ -146,6 +146,13 @@ class ScoreService:
                 if hit is not None:
                     have[spec.name] = hit
 
+    def stored(self, arch: Arch) -> dict[str, ScoreResult] | None:
+        """The stored results of every proxy for ``arch`` (as :meth:`score` would serve them,
+        marked ``cached``), or None when any is missing."""
+        have: dict[str, ScoreResult] = {}
+        self._missing(arch, have)
+        return have if len(have) == len(self.proxies) else None
+
     def score(self, archs: Sequence[Arch], on_scored: Callable[[int], None] | None = None
               ) -> list[dict[str, ScoreResult]]:
         """For each arch, ``{proxy name: ScoreResult}`` (cached results marked ``cached``).

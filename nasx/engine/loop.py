@@ -170,6 +170,9 @@ class SearchLoop:
         self.interrupted = False
         #: architectures of the current ask scored (and stored) but not yet told
         self.untold = 0
+        #: the feasible architectures of the current ask not yet told, in ask order, with
+        #: their constraint measurements
+        self._inflight: list[tuple[Arch, Mapping[str, float]]] = []
 
     # -- the steps -----------------------------------------------------------------------------
     def _out_of_time(self) -> bool:
@@ -269,6 +272,7 @@ class SearchLoop:
             return False
         reasons = self.check(asked)
         feasible = [a for a, (why, _) in zip(asked, reasons) if why is None]
+        self._inflight = [(a, m) for a, (why, m) in zip(asked, reasons) if why is None]
         if self.time_budget is None:
             slices = [feasible]
         else:  # check the clock before each slice of the executor's width (module docstring)
@@ -287,8 +291,21 @@ class SearchLoop:
                 scored, per = self.score(chunk)
                 left = len(chunk)
             self.tell_scored(a, next(scored), measured, per)
+            self._inflight.pop(0)
             left -= 1
+        self._inflight = []
         return True
+
+    def _tell_stored_prefix(self) -> None:
+        """After an interrupt: tell the architectures of the cut ask whose scores were all
+        stored, in ask order, up to the first that was not (so the partial result counts
+        every evaluation a resumed run will read back)."""
+        for a, measured in self._inflight:
+            res = self.service.stored(a)
+            if res is None:
+                break
+            self.tell_scored(a, res, measured, 0.0)
+        self._inflight = []
 
     def run(self) -> str:
         """Run steps until a stop; returns (and sets) ``stopped_by``."""
@@ -307,6 +324,9 @@ class SearchLoop:
             self.stopped_by = "interrupted"
             n = min(len(self.archs), len(self.rows))  # an evaluation cut in the middle
             del self.archs[n:], self.rows[n:]
+            if self._inflight and self._inflight[0][0] in self.archs[n - 1:n]:
+                self._inflight.pop(0)  # told, though the tell was cut after recording
+            self._tell_stored_prefix()
         return self.stopped_by
 
     def best(self, supernets: bool) -> tuple[Arch | None, float | None, list[tuple[str, float]]]:
