@@ -199,20 +199,32 @@ def export(space: str | Any, arch: str | Arch, path: str | os.PathLike[str], *,
 
 
 def export_result(result: SearchResult, path: str | os.PathLike[str], *,
-                  num_classes: int = 10, **options: Any) -> Exported:
+                  num_classes: int | None = None, **options: Any) -> Exported:
     """Write the best network of a search (``result.best``, in the result's space with the
     space options recorded in ``result.settings``) with :func:`export`.
 
-    ``num_classes`` should be the search's number of classes (10 for CIFAR-10 probes); the
-    other keywords are :func:`export`'s (``format``, ``batch_size``, ``dynamic_batch``,
-    ``seed``).
+    ``num_classes`` defaults to the classes of the search's probe data (read from
+    ``result.settings["data"]``: 10 for CIFAR-10 and the shipped probe set, 100 for CIFAR-100,
+    N for ``shape:N``); the other keywords are :func:`export`'s (``format``, ``batch_size``,
+    ``dynamic_batch``, ``seed``).
 
     Raises:
-        ConfigError: the search has no best architecture (nothing feasible was scored).
+        ConfigError: the search has no best architecture (nothing feasible was scored), or the
+            number of classes cannot be told from the result (pass ``num_classes``).
     """
     if result.best is None:
         raise ConfigError("the search found no architecture to export (every one failed or "
                           "violated the constraints); relax them or raise the budget")
+    if num_classes is None:
+        from .data import num_classes_of
+        from .errors import NasxError
+
+        source = result.settings.get("data")
+        try:
+            num_classes = num_classes_of(source)
+        except NasxError:
+            raise ConfigError(f"cannot tell the number of classes of the search's data "
+                              f"{source!r}; pass num_classes") from None
     opts = dict(result.settings.get("space_opts") or {})
     return export(result.space, result.best, path, num_classes=num_classes, space_opts=opts,
                   **options)

@@ -159,21 +159,26 @@ def test_export_rejects_bad_options(tmp_path: Path) -> None:
         nasx.export("nasbench201", CELL, tmp_path / "no" / "n.pt2", space_opts=NB201)
 
 
-def _result(best) -> SearchResult:
+def _result(best, data: str = "shape:4") -> SearchResult:
     return SearchResult(best=best, score=1.0, proxy="params", space="nasbench201",
                         strategy="random", seed=0, evaluated=1, cached=0, failed=0,
                         seconds=0.0, data_fingerprint="fp", top=(), run_id="r",
-                        settings={"space_opts": NB201})
+                        settings={"space_opts": NB201, "data": data})
 
 
 def test_export_result_writes_the_best(tmp_path: Path) -> None:
     best = make_space("nasbench201", **NB201).parse(CELL)
-    out = export_result(_result(best), tmp_path / "best.pt2", num_classes=4)
+    out = export_result(_result(best), tmp_path / "best.pt2")  # 4 classes, from the data
     assert out.metadata["arch"] == CELL and out.metadata["space_opts"] == NB201
     net = torch.export.load(tmp_path / "best.pt2").module()
     assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 4)
     with pytest.raises(ConfigError, match="no architecture"):
         export_result(_result(None), tmp_path / "none.pt2")
+    with pytest.raises(ConfigError, match="pass num_classes"):
+        export_result(_result(best, str(tmp_path / "gone.npz")), tmp_path / "x.pt2")
+    out = export_result(_result(best, str(tmp_path / "gone.npz")), tmp_path / "x.pt2",
+                        num_classes=3, dynamic_batch=False)
+    assert out.metadata["num_classes"] == 3
 
 
 def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
