@@ -210,3 +210,17 @@ def test_onnx_export_matches(tmp_path: Path) -> None:
     sess = ort.InferenceSession(str(tmp_path / "n.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_search_export_writes_the_best(capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    path = tmp_path / "best.pt2"
+    code = main(["search", "--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
+                 "--space-opt", "input_size=8", "--proxy", "params", "--budget", "3",
+                 "--no-store", "--quiet", "--json", "--export", str(path)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    meta = {"nasx.json": ""}
+    net = torch.export.load(path, extra_files=meta).module()
+    assert json.loads(meta["nasx.json"])["arch"] == out["best"]
+    assert net(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
