@@ -161,9 +161,10 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed, device=args.device, store=store_arg(args),
                              download=args.download, on_event=render_train, **refine_opts)
     if args.export and result.best is not None:
+        from ..data import num_classes_of
         from ..deploy import export_result
 
-        export_result(result, args.export)
+        export_result(result, args.export, num_classes=num_classes_of(args.data))
     if args.json:
         doc = _with_truth(result, report)
         if refined is not None:
