@@ -3,12 +3,13 @@
 Per space: the network (DARTS-V2 at DARTS's evaluation size, C=36 and 20 cells; NAS-Bench-201's
 all-3x3-convolution cell at C=16, N=5; for the others the sampled architecture with the most
 parameters out of ``--candidates``, at the largest width and depth of the NDS families and at
-NAS-Bench-101's default size) is exported to ``.pt2`` (dynamic batch), loaded back with
-``torch.export.load(...).module()`` and run at batch sizes 1 and 4 beside the built network in
-eval mode. Records the export and load times, the file size, the parameter count and the largest
-absolute difference of the logits (float32).
+the default sizes of NAS-Bench-101, NAS-Bench-Macro and mbv2-macro) is exported to ``.pt2``
+(dynamic batch), loaded back with ``torch.export.load(...).module()`` and run at batch sizes 1
+and 4 beside the built network in eval mode. Records the export and load times, the file size,
+the parameter count and the largest absolute difference of the logits (float32).
 
-Run (from the repository root; one torch thread):
+Run (from the repository root; one torch thread; ``--spaces A,B --merge`` adds or redoes some
+spaces and keeps the others' rows):
     OMP_NUM_THREADS=1 python benchmarks/export_all.py --out benchmarks/results/export_all_cpu.json
 """
 
@@ -46,6 +47,8 @@ CASES: dict[str, tuple[dict, str | None]] = {
     "nds-nasnet": (NDS, None),
     "nds-amoeba": (NDS, None),
     "nasbench101": ({}, None),
+    "nasbench-macro": ({}, None),
+    "mbv2-macro": ({}, None),
 }
 
 
@@ -66,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="sampled architectures per space the largest is picked from [10]")
     ap.add_argument("--spaces", default=",".join(CASES), help="comma-separated spaces [all]")
     ap.add_argument("--out", default="benchmarks/results/export_all_cpu.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of the other spaces already in --out")
     args = ap.parse_args(argv)
     rows = []
     out_path = REPO / args.out
+    if args.merge and out_path.exists():
+        names = set(args.spaces.split(","))
+        rows = [r for r in json.loads(out_path.read_text())["spaces"] if r["space"] not in names]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.spaces.split(","):
             opts, arch = CASES[name]
@@ -105,9 +113,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(path: Path, args: argparse.Namespace, rows: list[dict]) -> None:
+    old = json.loads(path.read_text()).get("commands", []) if args.merge and path.exists() \
+        else []
+    command = ("OMP_NUM_THREADS=1 python benchmarks/export_all.py --out " + args.out
+               + (f" --candidates {args.candidates}" if args.candidates != 10 else "")
+               + (f" --spaces {args.spaces} --merge" if args.merge else ""))
     result = {
-        "command": "OMP_NUM_THREADS=1 python benchmarks/export_all.py --out " + args.out
-        + (f" --candidates {args.candidates}" if args.candidates != 10 else ""),
+        "commands": old + [command] if command not in old else old,
         "what": "torch.export (.pt2, dynamic batch, eval mode) of the largest network of each "
         "space, reloaded with torch.export.load(...).module() and compared with the built "
         "network in eval mode at batch sizes 1 and 4 (float32)",
