@@ -102,7 +102,9 @@ def search_front(space: Any, archs: Sequence[Any], fitness: Sequence[float],
     Args:
         space: the space object.
         archs: the evaluated architectures (Arch values).
-        fitness: their oriented fitness (higher is better; ``-inf`` for failures).
+        fitness: their oriented fitness (higher is better; ``-inf`` for failures); an
+            architecture listed again (asked twice by a strategy) counts once, with its first
+            fitness.
         objectives: costs among ``params``, ``flops`` and ``latency``.
         num_classes: classifier outputs of the measured networks (the search's classes).
         store / device / latency_opts: as for the checker.
@@ -119,8 +121,12 @@ def search_front(space: Any, archs: Sequence[Any], fitness: Sequence[float],
     checker = ConstraintChecker(space, Constraints(), num_classes, store=store, device=device,
                                 latency_opts=latency_opts)
     points = []
+    seen: set[str] = set()
     for a, f in zip(archs, fitness):
         f = float(f)
-        if math.isfinite(f):  # failures are never on the front: not measured
+        key = getattr(a, "key", str(a))
+        # failures are never on the front (not measured); an arch evaluated again counts once
+        if math.isfinite(f) and key not in seen:
+            seen.add(key)
             points.append(ParetoPoint(str(a), f, checker.measure(a, objectives)))
     return pareto_front(points, objectives)

@@ -64,7 +64,8 @@ def test_search_front_measures_costs() -> None:
     space = make_space("nasbench201", C=8, N=1, input_size=8)
     archs = [space.from_index(i) for i in (1, 5000, 9930, 42)]
     fitness = [1.0, 2.0, 3.0, -math.inf]
-    front = search_front(space, archs, fitness, ("params", "flops"))
+    front = search_front(space, [*archs, archs[2]], [*fitness, 3.0], ("params", "flops"))
+    assert len({p.arch for p in front}) == len(front)  # evaluated twice, listed once
     assert front and all(set(p.costs) == {"params", "flops"} for p in front)
     assert str(archs[3]) not in {p.arch for p in front}
     # the fittest evaluated architecture is always on the front
