@@ -17,6 +17,7 @@ from typing import Any
 from . import _compat
 from .api import evaluate, score, search
 from .arch import Arch
+from .deploy import build, export
 from .errors import NasxError
 from .proxies.base import ProxySpec, ScoreContext, register_proxy
 from .proxies.ensemble import ensemble, register_ensemble
@@ -43,6 +44,8 @@ __all__ = [
     "score",
     "evaluate",
     "train",
+    "build",
+    "export",
     "list_proxies",
     "list_spaces",
     "list_strategies",

@@ -18,6 +18,7 @@ __all__ = [
     "SpaceError",
     "BudgetError",
     "ExecutorError",
+    "ExportError",
 ]
 
 
@@ -67,3 +68,7 @@ class BudgetError(NasxError, ValueError):
 
 class ExecutorError(NasxError):
     """Scoring on workers failed (a task still failing after its retries, a lost cluster)."""
+
+
+class ExportError(NasxError):
+    """A network that ``torch.export`` (or the ONNX exporter) cannot capture or write."""

@@ -3,7 +3,9 @@
 * :func:`plot_eval`: score versus ground-truth accuracy, one scatter panel per proxy, with the
   Kendall tau in each title (the GradAlign paper's Figures 2 and 3);
 * :func:`plot_linear_regions`: linear regions of small 2-D-input ReLU networks, side by side
-  (the paper's Figure 4, see :mod:`nasx.linear_regions`).
+  (the paper's Figure 4, see :mod:`nasx.linear_regions`);
+* :func:`plot_pareto`: fitness against one cost for evaluated architectures, with their Pareto
+  front (see :mod:`nasx.pareto`).
 
 matplotlib is imported lazily, and only its object-oriented API is used (``Figure`` with the
 Agg canvas), so plotting never changes the global pyplot state or backend.
@@ -20,7 +22,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["plot_eval", "plot_linear_regions", "require_matplotlib"]
+__all__ = ["plot_eval", "plot_linear_regions", "plot_pareto", "require_matplotlib"]
 
 
 def require_matplotlib() -> Any:
@@ -160,6 +162,61 @@ def plot_linear_regions(partitions: Sequence[Sequence[Any]], path: str | os.Path
         ax.set_title(titles[i] if titles else f"{len(regions)} linear regions", fontsize=10)
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
+    fig.tight_layout()
+    fig.savefig(os.fspath(path))
+    return os.fspath(path)
+
+
+_UNITS = {"params": "parameters", "flops": "FLOPs per image", "latency": "latency (ms)"}
+
+
+def plot_pareto(points: Sequence[Any], path: str | os.PathLike[str], *, cost: str = "params",
+                front: Sequence[Any] | None = None, title: str = "",
+                logx: bool = False) -> str:
+    """Scatter of ``cost`` (x, lower is better) against fitness (y, higher is better), the
+    Pareto front drawn over it as a staircase.
+
+    Args:
+        points: :class:`~nasx.pareto.ParetoPoint` values (or ``(arch, fitness, costs)``
+            triples); those without a finite fitness or ``cost`` are left out.
+        path: output image (``.png``, ``.pdf``, ``.svg``).
+        cost: the cost on the x axis (``params``, ``flops``, ``latency`` or any key of the
+            points' costs).
+        front: the front to draw (default: :func:`nasx.pareto.pareto_front` of ``points``
+            over ``cost`` alone).
+        title: the figure's title.
+        logx: logarithmic cost axis.
+
+    Returns:
+        The path written.
+    """
+    from .pareto import ParetoPoint, pareto_front
+
+    require_matplotlib()
+    pts = [p if isinstance(p, ParetoPoint) else ParetoPoint(str(p[0]), float(p[1]), p[2])
+           for p in points]
+    pts = [p for p in pts if math.isfinite(p.fitness) and cost in p.costs
+           and math.isfinite(float(p.costs[cost]))]
+    if not pts:
+        raise ConfigError(f"nothing to plot: no point has a finite fitness and a {cost!r} cost")
+    on = pareto_front(pts, (cost,)) if front is None else list(front)
+    fig = _new_figure(5.0, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter([float(p.costs[cost]) for p in pts], [p.fitness for p in pts], s=8, alpha=0.4,
+               linewidths=0, color="tab:blue", label=f"evaluated ({len(pts)})")
+    ordered = sorted(on, key=lambda p: float(p.costs[cost]))
+    xs = [float(p.costs[cost]) for p in ordered]
+    ys = [p.fitness for p in ordered]
+    ax.step(xs, ys, where="post", color="tab:red", linewidth=1.2)
+    ax.scatter(xs, ys, s=18, color="tab:red", label=f"Pareto front ({len(ordered)})")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(_UNITS.get(cost, cost) + " (lower is better)", fontsize=8)
+    ax.set_ylabel("fitness (higher is better)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(os.fspath(path))
     return os.fspath(path)

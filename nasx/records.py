@@ -189,9 +189,12 @@ class SearchResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
     stopped_by: str = ""
     infeasible: int = 0
+    #: the Pareto front when asked for (:mod:`nasx.pareto`): per point ``{"arch", "fitness",
+    #: <cost>: value, ...}``, fittest first; None when not asked for
+    pareto: tuple[Mapping[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "best": str(self.best) if self.best is not None else None,
             "score": finite_or_none(self.score),
             "proxy": self.proxy,
@@ -210,3 +213,6 @@ class SearchResult:
             "stopped_by": self.stopped_by,
             "settings": dict(self.settings),
         }
+        if self.pareto is not None:
+            out["pareto"] = [json_clean(dict(p)) for p in self.pareto]
+        return out

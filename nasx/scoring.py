@@ -34,8 +34,8 @@ from .proxies.base import ProxySpec, ScoreContext, get_proxy
 from .records import FAILED, NONFINITE, OK, OOM, ScoreResult
 
 __all__ = ["ScoreResult", "Scorer", "resolve_device", "device_identity", "device_kind",
-           "key_options", "check_chunk_size", "check_grad_method", "OK", "FAILED", "NONFINITE",
-           "OOM", "SCORER_VERSION"]
+           "device_model", "cpu_model", "key_options", "check_chunk_size", "check_grad_method",
+           "OK", "FAILED", "NONFINITE", "OOM", "SCORER_VERSION"]
 
 #: version of the scorer's own behaviour (initialisation, precision, placement); part of every
 #: store key through :func:`key_options`; bump it when a change alters scores of every proxy
@@ -85,6 +85,40 @@ def device_identity(device: Any) -> str:
         return "cuda"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` of ``/proc/cpuinfo`` on Linux, else
+    ``platform.processor()`` or the machine type)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    name = line.split(":", 1)[1].strip()
+                    if name:
+                        return " ".join(name.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def device_model(device: Any) -> str:
+    """The device model a measurement depends on: ``cuda:<GPU name>`` (from
+    ``torch.cuda.get_device_name``), or ``cpu:<CPU model>:threads=<torch threads>`` (the
+    intra-op threads of this process now). Part of the store key of device-specific proxies."""
+    import torch
+
+    kind = str(getattr(device, "type", device))
+    if kind == "cuda":
+        try:
+            return f"cuda:{torch.cuda.get_device_name(device)}"
+        except Exception:  # noqa: BLE001 - no name: the kind still separates the keys
+            return "cuda"
+    if kind == "cpu":
+        return f"cpu:{cpu_model()}:threads={torch.get_num_threads()}"
+    return kind
+
+
 def check_chunk_size(chunk_size: Any) -> int | None:
     """``None`` or a positive int; anything else is a :class:`ConfigError`."""
     if chunk_size is None:
@@ -105,7 +139,7 @@ def check_grad_method(method: Any) -> str:
     return text
 
 
-def key_options(spec: ProxySpec, *, chunk_size: int | None = None,
+def key_options(spec: ProxySpec, *, chunk_size: int | None = None, device: Any = None,
                 **extra: Any) -> dict[str, Any]:
     """The scorer options that can change ``spec``'s value, as they go into the store key.
 
@@ -113,10 +147,15 @@ def key_options(spec: ProxySpec, *, chunk_size: int | None = None,
     any chunk gives the same value, so scores are shared across chunk sizes). ``extra`` holds
     further options of the scoring route (e.g. a per-sample-gradient method); a value of None
     means "the default" and is left out, so adding an option keeps existing keys valid.
+    A device-specific proxy (``spec.device_specific``) also gets ``device_model``, the
+    :func:`device_model` of ``device`` (default: the CPU); the keys of the others do not
+    depend on ``device`` beyond its kind (a separate part of the key).
     """
     opts: dict[str, Any] = {"scorer": SCORER_VERSION}
     if spec.split_sensitive:
         opts["split"] = chunk_size if chunk_size is not None else "full"
+    if spec.device_specific:
+        opts["device_model"] = device_model(device if device is not None else "cpu")
     for k in sorted(extra):
         if extra[k] is not None:
             opts[k] = extra[k]

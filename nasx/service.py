@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .arch import Arch
 from .data import ProbeBatch
+from .errors import ConfigError
 from .events import Progress
-from .executors import Executor, ScoringJob, get_executor
+from .executors import Executor, ScoringJob, SequentialExecutor, get_executor
 from .population import population_fitness
 from .proxies.base import ProxySpec
 from .records import OK, OOM, ScoreKey, ScoreResult, finite_or_none, opts_key
@@ -105,9 +106,15 @@ class ScoreService:
         self._specs = {p.name: p for p in self.proxies}
         self._subjobs: dict[tuple[str, ...], ScoringJob] = {}
         self._device_name = device_identity(self.device)
+        measured = [p.name for p in self.proxies if p.device_specific]
+        if measured and not isinstance(self.executor, SequentialExecutor):
+            raise ConfigError(
+                f"proxy {measured[0]!r} measures this machine's device; score it with the "
+                "sequential executor (--executor sequential): workers would measure other "
+                "devices or thread counts, and compete for the cores")
         self._scoring = {
-            p.name: json.dumps(key_options(p, chunk_size=self.chunk_size, **self.scoring_opts),
-                               sort_keys=True)
+            p.name: json.dumps(key_options(p, chunk_size=self.chunk_size, device=self.device,
+                                           **self.scoring_opts), sort_keys=True)
             for p in self.proxies
         }
         #: the kind of device the executor's workers score on (the store key's device)
@@ -119,7 +126,8 @@ class ScoreService:
         scoring = self._scoring.get(spec.name)
         if scoring is None:
             scoring = json.dumps(key_options(spec, chunk_size=self.chunk_size,
-                                             **self.scoring_opts), sort_keys=True)
+                                             device=self.device, **self.scoring_opts),
+                                 sort_keys=True)
         return ScoreKey(self.build_space.name, self._space_key, arch.key, spec.cache_id,
                         self.batch.fingerprint, self.seed, kind or self.device_kind, scoring)
 

@@ -1,4 +1,5 @@
-"""The ``nasx`` command: ``search``, ``score``, ``eval``, ``train`` and ``list``.
+"""The ``nasx`` command: ``search``, ``score``, ``eval``, ``train``, ``list``, ``calibrate`` and
+``export``.
 
 Results go to stdout (a table, or JSON with ``--json``); progress, warnings and errors go to
 stderr. Exit status: 0 success, 2 bad input (unknown name, bad option, missing data), 1 an
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from ..errors import NasxError
 from . import calibrate as calibrate_cmd
 from . import eval as eval_cmd
+from . import export as export_cmd
 from . import list as list_cmd
 from . import score as score_cmd
 from . import search as search_cmd
@@ -33,6 +35,7 @@ COMMANDS = {
     "train": train_cmd,
     "list": list_cmd,
     "calibrate": calibrate_cmd,
+    "export": export_cmd,
 }
 
 

@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip architectures with more operations per image (e.g. 300M), "
                    "counted as the flops proxy counts them (multiply-adds plus element ops)")
     g.add_argument("--top-k", type=int, default=10, help="size of the top list [10]")
+    g.add_argument("--export", default=None, metavar="PATH",
+                   help="write the best network to PATH (.pt2 torch.export, or .onnx), as "
+                   "`nasx export` does")
     g.add_argument("--run", default=None, metavar="NAME",
                    help="name of the run (to resume it); default: derived from the settings")
     r = p.add_argument_group("refine by training (see nasx train)")
@@ -157,6 +160,11 @@ def run(args: argparse.Namespace) -> int:
             refined = refine(result, args.refine, args.refine_protocol, args.refine_data,
                              seed=args.seed, device=args.device, store=store_arg(args),
                              download=args.download, on_event=render_train, **refine_opts)
+    if args.export and result.best is not None:
+        from ..data import num_classes_of
+        from ..deploy import export_result
+
+        export_result(result, args.export, num_classes=num_classes_of(args.data))
     if args.json:
         doc = _with_truth(result, report)
         if refined is not None:

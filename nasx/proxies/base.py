@@ -47,6 +47,16 @@ other metadata (orientation, needs) is stated in one call, in one of three forms
 Misuse is an error (:class:`~nasx.errors.RegistrationError`): a decorator applied to anything but
 one callable, applied twice, or never applied (``register_proxy("name", ...)`` as a statement
 without a function registers nothing; the next lookup in the proxy registry reports it).
+
+Device-specific proxies
+-----------------------
+A proxy registered with ``device_specific=True`` measures the machine rather than computing a
+function of the network (the ``latency`` proxy times forward passes): its value depends on the
+device *model*, not only its kind. Its store key then also holds the device's identity
+(:func:`nasx.scoring.device_model`: the GPU's name, or the CPU's model and torch's thread
+count), so a latency measured on one machine is never served on another. Such a proxy is not
+deterministic (it is a measurement) and is scored one architecture at a time on the local
+device (the sequential executor).
 """
 
 from __future__ import annotations
@@ -90,6 +100,7 @@ class ProxySpec:
     components: tuple[str, ...] = ()
     combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None
     batch_split: str = DEFAULT_BATCH_SPLIT
+    device_specific: bool = False
 
     @property
     def split_sensitive(self) -> bool:
@@ -286,6 +297,7 @@ def register_proxy(
     combine: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None,
     replace: bool = False,
     batch_split: str | None = None,
+    device_specific: bool = False,
     **options: Any,
 ) -> Any:
     """Register a proxy under ``name``: everything its store key holds is stated here.
@@ -303,6 +315,8 @@ def register_proxy(
     ``ctx.chunk_size`` and ``"sensitive"`` otherwise; left out, it is
     :data:`DEFAULT_BATCH_SPLIT` (``"sensitive"``: the chunk size goes into the store key and is
     never changed silently, right for any proxy whatever it computes).
+    ``device_specific`` marks a measurement of the device (see the module docstring): the
+    device's model goes into its store key.
 
     Raises:
         RegistrationError: a bad declaration (orientation, needs, batch split, version), a
@@ -330,6 +344,8 @@ def register_proxy(
         )
     if not isinstance(version, (str, int)) or str(version).strip() == "":
         raise RegistrationError(f"proxy {name!r}: version must be a non-empty string")
+    if not isinstance(device_specific, bool):
+        raise RegistrationError(f"proxy {name!r}: device_specific must be True or False")
 
     if components:
         if fn is not None:
@@ -369,6 +385,7 @@ def register_proxy(
             options=MappingProxyType(dict(options)),
             description=doc,
             batch_split=split,
+            device_specific=device_specific,
         ), replace=replace)
 
     if fn is not None:

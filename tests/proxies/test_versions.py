@@ -60,7 +60,9 @@ def _builtin_names() -> list[str]:
     for name in proxies.names():
         spec = get_proxy(name)
         module = getattr(spec.fn, "__module__", "") or ""
-        if not spec.population and module.startswith("nasx.proxies"):
+        # a device-specific proxy is a measurement (e.g. latency), not a pinnable function
+        if not spec.population and not spec.device_specific and \
+                module.startswith("nasx.proxies"):
             out.append(name)
     return sorted(out)
 
