@@ -100,6 +100,7 @@ def search(
     time_budget: float | None = None,
     max_params: float | str | None = None,
     max_flops: float | str | None = None,
+    max_latency_ms: float | str | None = None,
     data: str | ProbeDataset | ProbeBatch | None = None,
     batch_size: int = 128,
     seed: int = 0,
@@ -112,6 +113,7 @@ def search(
     executor_opts: Mapping[str, Any] | None = None,
     top_k: int = 10,
     run: str | None = None,
+    pareto: Sequence[str] = (),
     chunk_size: int | None = None,
     download: bool = False,
     keep_failures: bool = False,
@@ -142,6 +144,9 @@ def search(
         max_params: upper bound on the parameter count of the built network (``1.5M`` style
             strings accepted); see :mod:`nasx.constraints`.
         max_flops: upper bound on the FLOPs of one forward pass of one input.
+        max_latency_ms: upper bound on the measured forward latency in milliseconds on the
+            scoring device (the ``latency`` proxy's measurement, batch 1; see
+            :mod:`nasx.proxies.latency`).
         data: probe data (see :func:`nasx.data.load_dataset`); None = the probe set shipped
             with nasx. Unused (a shape-only batch) when the proxy needs no images.
         batch_size: probe batch size (class-balanced).
@@ -155,6 +160,8 @@ def search(
         executor_opts: options of the executor (``workers``, ``workers_per_device``,
             ``archs_per_task``; Ray: ``address``, ``max_retries``); see :mod:`nasx.executors`.
         top_k: size of the reported top list.
+        pareto: costs (``params``, ``flops``, ``latency``) to report the Pareto front of the
+            evaluated architectures over, fitness against them (``result.pareto``).
         run: a run name; by default a run is identified by its settings. Running the same
             settings again resumes (every score already in the store is reused).
         chunk_size: per-sample-gradient chunk (lower it for big networks on small GPUs); for
@@ -177,8 +184,9 @@ def search(
     """
     with _session(locals()) as s:
         return s.search(space, proxy, strategy, budget, time_budget=time_budget,
-                        max_params=max_params, max_flops=max_flops, space_opts=space_opts,
-                        strategy_opts=strategy_opts, top_k=top_k, run=run)
+                        max_params=max_params, max_flops=max_flops,
+                        max_latency_ms=max_latency_ms, space_opts=space_opts,
+                        strategy_opts=strategy_opts, top_k=top_k, run=run, pareto=pareto)
 
 
 def score(

@@ -98,3 +98,48 @@ def test_plot_pareto(tmp_path) -> None:
     assert (tmp_path / "p.png").stat().st_size > 0 and out.endswith("p.png")
     with pytest.raises(ConfigError, match="nothing to plot"):
         plot_pareto(POINTS, tmp_path / "q.png", cost="zz")
+
+
+TINY201 = {"C": 8, "N": 1, "input_size": 8}
+
+
+def test_search_reports_the_front_of_what_it_evaluated() -> None:
+    import nasx
+
+    r = nasx.search("nasbench201", "synflow", "random", budget=8, space_opts=TINY201,
+                    device="cpu", store=False, pareto=("params", "flops"))
+    assert r.pareto and all({"params", "flops"} <= set(p) for p in r.pareto)
+    # nothing evaluated dominates a point of the front
+    front = {p["arch"] for p in r.pareto}
+    assert r.best.text in front  # the fittest is always on the front
+    assert "pareto" in r.to_dict()
+    with pytest.raises(ConfigError, match="Pareto objectives"):
+        nasx.search("nasbench201", "synflow", "random", budget=2, space_opts=TINY201,
+                    device="cpu", store=False, pareto=("params", "memory"))
+
+
+def test_cli_pareto_table_and_json(capsys) -> None:
+    import json
+
+    from nasx.cli.main import main
+
+    argv = ["search", "--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
+            "--space-opt", "input_size=8", "--proxy", "synflow", "--budget", "6",
+            "--no-store", "--device", "cpu", "--pareto", "params"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "Pareto front (synflow against params)" in err
+    assert main([*argv, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["pareto"] and d["pareto"][0]["arch"] == d["best"]
+    assert main([*argv, "--pareto-plot", "x.png", "--pareto", ""]) == 2
+    assert "--pareto-plot needs --pareto" in capsys.readouterr().err
+
+
+def test_max_latency_constraint_reaches_the_search() -> None:
+    import nasx
+
+    r = nasx.search("nasbench201", "params", "random", budget=4, space_opts=TINY201,
+                    device="cpu", store=False, max_latency_ms=1e-6)
+    assert r.best is None and r.infeasible > 0  # nothing runs in a nanosecond
+    assert r.settings["constraints"]["max_latency_ms"] == 1e-6

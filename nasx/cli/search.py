@@ -26,6 +26,7 @@ from ..events import Evaluated, Event
 from .common import (
     Renderer,
     add_common,
+    check_output_path,
     dump_json,
     fmt,
     parse_kv,
@@ -54,6 +55,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-flops", default=None, metavar="N",
                    help="skip architectures with more operations per image (e.g. 300M), "
                    "counted as the flops proxy counts them (multiply-adds plus element ops)")
+    g.add_argument("--max-latency-ms", default=None, metavar="MS",
+                   help="skip architectures whose measured forward latency (batch 1, on the "
+                   "scoring device; the latency proxy's measurement) exceeds MS milliseconds")
+    g.add_argument("--pareto", default=None, metavar="COSTS",
+                   help="also report the Pareto front of the evaluated architectures, fitness "
+                   "against these costs: params, flops and/or latency, comma-separated")
+    g.add_argument("--pareto-plot", default=None, metavar="FILE",
+                   help="draw the front against the first --pareto cost (needs nasx[plot])")
     g.add_argument("--top-k", type=int, default=10, help="size of the top list [10]")
     g.add_argument("--export", default=None, metavar="PATH",
                    help="write the best network to PATH (.pt2 torch.export, or .onnx), as "
@@ -126,6 +135,15 @@ def run(args: argparse.Namespace) -> int:
     refine_opts = _refine_options(args)  # checked before anything is scored
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
+    parse_quantity(args.max_latency_ms, "--max-latency-ms")  # checked before anything runs
+    check_output_path(args.export, "--export")
+    check_output_path(args.pareto_plot, "--pareto-plot")
+    if args.pareto_plot:
+        if not args.pareto:
+            raise ConfigError("--pareto-plot needs --pareto COSTS")
+        from ..plot import require_matplotlib
+
+        require_matplotlib()
     truth_space, truth = _load_truth(args)  # read (and checked) before anything is scored
 
     interrupted, untold = False, 0
@@ -164,7 +182,15 @@ def run(args: argparse.Namespace) -> int:
         from ..data import num_classes_of
         from ..deploy import export_result
 
-        export_result(result, args.export, num_classes=num_classes_of(args.data))
+        # with --refine, the network written is the refined pick
+        chosen = result if refined is None else dataclasses.replace(
+            result, best=refined.refined_best)
+        export_result(chosen, args.export, num_classes=num_classes_of(args.data))
+    if args.pareto_plot and result.pareto:
+        from ..plot import plot_pareto
+
+        plot_pareto(result.pareto, args.pareto_plot, cost=result_costs(args)[0],
+                    front=result.pareto, title=f"{result.proxy} on {result.space}")
     if args.json:
         doc = _with_truth(result, report)
         if refined is not None:
@@ -188,6 +214,14 @@ def run(args: argparse.Namespace) -> int:
             + escape(f"[run {result.run_id}]"), highlight=False)
     if report is not None:
         _print_truth(render.console, report, args.quiet)
+    if result.pareto and not args.quiet:
+        costs = result_costs(args)
+        render.console.print(f"Pareto front ({result.proxy} against {', '.join(costs)}): "
+                             f"{len(result.pareto)} architecture(s)", highlight=False)
+        for p in result.pareto:
+            vals = "  ".join(f"{c} {fmt(p[c])}" for c in costs)
+            render.console.print(escape(f"  {fmt(p['fitness'])}  {vals}  {p['arch']}"),
+                                 highlight=False)
     if refined is not None:
         render.console.print(escape(
             f"zero-cost best: {refined.zero_cost_best} (score {fmt(refined.zero_cost_score)}); "
@@ -197,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(str(result.best))
     return 0
+
+
+def result_costs(args: argparse.Namespace) -> list[str]:
+    """The costs of ``--pareto``, in order."""
+    return [c.strip() for c in str(args.pareto or "").split(",") if c.strip()]
 
 
 def _acc(v: float | None) -> str:
@@ -262,12 +301,14 @@ def _print_truth(console: Any, report: Any, quiet: bool) -> None:
 
 def _search(args: argparse.Namespace, budget: int | None, max_params: Any, max_flops: Any,
             render: Any) -> Any:
+    from ..constraints import parse_quantity
     from ..engine.session import Session
 
     with Session(run_settings(args, render)) as session:
         return session.search(
             args.space, args.proxy, args.strategy, budget, time_budget=args.time_budget,
             max_params=max_params, max_flops=max_flops,
+            max_latency_ms=parse_quantity(args.max_latency_ms, "--max-latency-ms"),
             space_opts=parse_kv(args.space_opt, "--space-opt"),
             strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"), top_k=args.top_k,
-            run=args.run)
+            run=args.run, pareto=result_costs(args))

@@ -43,6 +43,7 @@ from ..arch import Arch
 from ..constraints import ConstraintChecker, Constraints
 from ..errors import BudgetError, ConfigError
 from ..events import Evaluated, Event, RunFinished, RunStarted
+from ..pareto import search_front
 from ..population import population_fitness
 from ..proxies.base import ProxySpec
 from ..records import INFEASIBLE, Evaluation, ScoreResult, SearchResult, finite_or_none
@@ -64,6 +65,8 @@ __all__ = [
     "run_search",
 ]
 
+#: the costs a search's Pareto front can be taken over (lower is better)
+PARETO_COSTS = ("params", "flops", "latency")
 #: a search stops (``stopped_by="constraints"``) after this many infeasible asks in a row
 MAX_INFEASIBLE_STREAK = 1000
 #: evaluations of a ``nasx search`` given neither ``--budget`` nor ``--time-budget``, for a
@@ -345,6 +348,18 @@ class SearchLoop:
         return next(a for a in self.archs if a.text == top[0][0]), top[0][1], top
 
 
+def _check_objectives(objectives: Sequence[str] | str) -> tuple[str, ...]:
+    """The costs of a Pareto front: ``params``, ``flops`` and/or ``latency``."""
+    if isinstance(objectives, str):
+        objectives = [o.strip() for o in objectives.split(",") if o.strip()]
+    out = tuple(objectives)
+    bad = [o for o in out if o not in PARETO_COSTS]
+    if bad or len(set(out)) != len(out):
+        raise ConfigError(f"Pareto objectives must be distinct names among "
+                          f"{', '.join(PARETO_COSTS)}; got {', '.join(out)}")
+    return out
+
+
 def run_search(
     session: Session,
     space: str | Any = "nasbench201",
@@ -355,10 +370,12 @@ def run_search(
     time_budget: float | None = None,
     max_params: float | str | None = None,
     max_flops: float | str | None = None,
+    max_latency_ms: float | str | None = None,
     space_opts: Mapping[str, Any] | None = None,
     strategy_opts: Mapping[str, Any] | None = None,
     top_k: int = 10,
     run: str | None = None,
+    pareto: Sequence[str] = (),
 ) -> SearchResult:
     """Set a search up in ``session`` and run its :class:`SearchLoop` (the implementation of
     :func:`nasx.search`; see :func:`nasx.api.search` for the arguments)."""
@@ -371,7 +388,8 @@ def run_search(
         raise ConfigError("search uses one fitness proxy; combine several with a population "
                           "proxy (e.g. an ensemble) or use `nasx eval` to compare them")
     fit = spec[0]
-    limits = Constraints.of(max_params, max_flops)
+    limits = Constraints.of(max_params, max_flops, max_latency_ms)
+    objectives = _check_objectives(pareto)
     strat = make_strategy(strategy, space_obj, seed, **dict(strategy_opts or {}))
     strat_name = getattr(strat, "name", type(strat).__name__)
     planned = getattr(strat, "planned_evaluations", None)
@@ -384,13 +402,16 @@ def run_search(
         )
     build_space = strat.wrap_space(space_obj)
     if limits.active and build_space is not space_obj:
-        raise ConfigError(f"strategy {strat_name!r} scores supernets; --max-params/--max-flops "
-                          "constraints apply to single architectures only")
+        raise ConfigError(f"strategy {strat_name!r} scores supernets; --max-params/--max-flops/"
+                          "--max-latency-ms constraints apply to single architectures only")
+    if objectives and build_space is not space_obj:
+        raise ConfigError(f"strategy {strat_name!r} scores supernets; a Pareto front needs "
+                          "single architectures")
     batch = session.batch(space_obj, leaves)
     service = session.service(space_obj, leaves, batch, build_space=build_space)
     st = session.store
-    checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st)
-               if limits.active else None)
+    checker = (ConstraintChecker(space_obj, limits, batch.num_classes, store=st,
+                                 device=service.device) if limits.active else None)
     settings = {
         "space": space_obj.name,
         "space_opts": dict(space_obj.opts),
@@ -430,6 +451,13 @@ def run_search(
                       t_start=t_start)
     loop.run()
     best, best_raw, top = loop.best(supernets=build_space is not space_obj)
+    front = None
+    if objectives and not loop.interrupted:
+        fitness = [fit.oriented(float(v)) if np.isfinite(v) else -math.inf
+                   for v in loop.values()]
+        front = tuple(p.to_dict() for p in search_front(
+            space_obj, loop.archs, fitness, objectives, num_classes=batch.num_classes,
+            store=st, device=service.device))
     result = SearchResult(
         best=best,
         score=best_raw,
@@ -448,6 +476,7 @@ def run_search(
         settings=settings,
         stopped_by=loop.stopped_by,
         infeasible=loop.n_infeasible,
+        pareto=front,
     )
     if loop.interrupted:
         raise SearchInterrupted(result, loop.untold)
