@@ -9,12 +9,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..events import Event
 from ..records import json_clean
 from .api import TrainResult, train
 from .protocol import Protocol
@@ -54,17 +53,16 @@ def _top_and_space(search_result: Any) -> tuple[list[tuple[str, float | None]], 
 
 
 def refine(search_result: Any, k: int, protocol: str | Protocol, data: Any, *,
-           test_data: Any = None, space_opts: Mapping[str, Any] | None = None,
-           seed: int = 0, device: str | Any = "auto", store: Any = None,
-           threads: int | None = None, download: bool = False,
-           on_event: Callable[[Event], None] | None = None,
-           **overrides: Any) -> RefineResult:
+           space_opts: Mapping[str, Any] | None = None, **options: Any) -> RefineResult:
     """Train the ``k`` best architectures of ``search_result`` (a
     :class:`~nasx.records.SearchResult` or its ``to_dict()``) with ``protocol`` on ``data``.
 
     The candidates are compared on a held-out fraction of the training data
     (``eval_split="holdout"``, ``holdout`` of the protocol) unless ``eval_split`` is given: a
     pick made on a test split would be judged later on the very images that chose it.
+
+    ``options`` are :func:`~nasx.training.train`'s (``test_data``, ``seed``, ``device``,
+    ``store``, ``threads``, ``download``, ``on_event``) and protocol field overrides.
 
     The space and its options are the search's (``space_opts`` given here win; the protocol's
     own ``space_opts`` apply under them as in :func:`~nasx.training.train`). Each training is
@@ -83,12 +81,10 @@ def refine(search_result: Any, k: int, protocol: str | Protocol, data: Any, *,
     opts = {**search_opts, **dict(space_opts or {})}
     # the K candidates are chosen by held-out accuracy: by default on a held-out part of the
     # training data, never on a test split the user will report the pick on
-    overrides.setdefault("eval_split", "holdout")
+    options.setdefault("eval_split", "holdout")
     candidates = []
     for arch, score in top[:k]:
-        result = train(space, arch, protocol=protocol, data=data, test_data=test_data,
-                       space_opts=opts, seed=seed, device=device, store=store,
-                       threads=threads, download=download, on_event=on_event, **overrides)
+        result = train(space, arch, protocol=protocol, data=data, space_opts=opts, **options)
         candidates.append((arch, score, result))
     best = max(range(len(candidates)),
                key=lambda i: (candidates[i][2].accuracy if candidates[i][2].accuracy is not None
