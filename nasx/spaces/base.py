@@ -23,9 +23,68 @@ from ..registry import spaces as _registry
 if TYPE_CHECKING:  # torch is imported lazily: strategies are testable without it
     from torch import nn
 
-__all__ = ["SearchSpace", "Edge", "coerce_options", "register_space"]
+__all__ = ["MAX_ARCH_DEPTH", "MAX_ARCH_TEXT", "OPTION_LIMITS", "SearchSpace", "Edge",
+           "arch_text_problem", "check_option_limit", "coerce_options", "register_space",
+           "shorten"]
 
 Edge = Any  # a space-defined hashable edge id
+
+#: upper bound of nasx's space options (by name, for every space that has the option): far
+#: above any published network, low enough that a typo cannot ask for terabytes
+OPTION_LIMITS: dict[str, int] = {
+    "input_size": 1024,
+    "C": 1024, "stem_channels": 1024, "width": 1024, "widths": 1024,
+    "N": 100, "layers": 100, "cells_per_stack": 100, "depth": 100, "depths": 100,
+    "stacks": 8,
+}
+#: longest architecture text a space parses (characters)
+MAX_ARCH_TEXT = 100_000
+#: deepest bracket nesting an architecture text may have (a genotype needs 3)
+MAX_ARCH_DEPTH = 16
+#: characters of an input (and of a problem that may quote it) an error message shows
+SHOWN_CHARS = 300
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with ``...`` where it was cut."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_option_limit(owner: str, key: str, value: Any) -> None:
+    """Raise :class:`ConfigError` when an integer option is above its :data:`OPTION_LIMITS`."""
+    limit = OPTION_LIMITS.get(key)
+    if (limit is not None and isinstance(value, int) and not isinstance(value, bool)
+            and value > limit):
+        raise ConfigError(f"{owner}: option {key}={value} is above its limit {limit}; "
+                          f"use at most {limit}")
+
+
+def arch_text_problem(text: str) -> str | None:
+    """Why an architecture text is too large to parse (None when it is not): longer than
+    :data:`MAX_ARCH_TEXT` characters, or brackets nested deeper than :data:`MAX_ARCH_DEPTH`
+    (outside quoted strings)."""
+    if len(text) > MAX_ARCH_TEXT:
+        return f"it is {len(text)} characters long (at most {MAX_ARCH_TEXT})"
+    depth = 0
+    quote = ""
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_ARCH_DEPTH:
+                return f"its brackets nest deeper than {MAX_ARCH_DEPTH} levels"
+        elif ch in ")]}":
+            depth -= 1
+    return None
 
 
 class SearchSpace(abc.ABC):
@@ -44,6 +103,8 @@ class SearchSpace(abc.ABC):
 
     def __init__(self, **opts: Any) -> None:
         self.opts = coerce_options(self.name, self.options, opts)
+        for key, value in self.opts.items():
+            check_option_limit(self.name, key, value)
 
     # -- notation -----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -81,7 +81,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from .base import SearchSpace, register_space
+from .base import SearchSpace, arch_text_problem, register_space, shorten
 
 if TYPE_CHECKING:
     from torch import nn
@@ -142,9 +142,11 @@ _FORMAT_HINT = (
 
 
 # -- notation ----------------------------------------------------------------------------------
+#: longest list ``range(...)`` may expand to in a genotype (a concat list has at most 4 nodes)
+MAX_RANGE = 64
 def _invalid(text: object, problem: str, what: str = "DARTS genotype") -> InvalidArchError:
-    shown = text if not isinstance(text, str) or len(text) < 300 else text[:300] + "..."
-    return InvalidArchError(f"invalid {what} {shown!r}: {problem}; {_FORMAT_HINT}")
+    shown = shorten(text if isinstance(text, str) else repr(text))
+    return InvalidArchError(f"invalid {what} {shown!r}: {shorten(problem)}; {_FORMAT_HINT}")
 
 
 def _literal(node: ast.AST) -> Any:
@@ -163,6 +165,10 @@ def _literal(node: ast.AST) -> Any:
         args = [_literal(a) for a in node.args]
         if node.func.id == "range" and 1 <= len(args) <= 3 \
                 and all(isinstance(a, int) for a in args):
+            if len(args) == 3 and args[2] == 0:
+                raise ValueError("range() step must not be zero")
+            if len(range(*args)) > MAX_RANGE:  # len() of a range expands nothing
+                raise ValueError(f"range() longer than {MAX_RANGE}")
             return list(range(*args))
         if node.func.id != "range" and len(args) == 1 and isinstance(args[0], list):
             return args[0]
@@ -172,17 +178,22 @@ def _literal(node: ast.AST) -> Any:
 def _fields_of_text(text: str) -> dict[str, Any]:
     """The four raw genotype fields of a ``Genotype(...)`` string or a JSON object."""
     body = text.strip()
+    problem = arch_text_problem(body)
+    if problem is not None:
+        raise ValueError(problem)
     if body.startswith("{"):
         try:
             obj = json.loads(body)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ValueError("it is nested too deeply") from None
         if not isinstance(obj, dict):
             raise ValueError("the JSON value is not an object")
         return obj
     try:
         tree = ast.parse(body, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise ValueError("it is not a Genotype(...) expression") from None
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
@@ -200,8 +211,10 @@ def _fields_of_text(text: str) -> dict[str, Any]:
             if kw.arg in fields:
                 raise ValueError(f"field {kw.arg!r} given twice")
             fields[kw.arg] = _literal(kw.value)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
     except ValueError as exc:
-        if "given twice" in str(exc) or "not allowed" in str(exc):
+        if "given twice" in str(exc) or "not allowed" in str(exc) or "range()" in str(exc):
             raise
         raise ValueError("fields must be literal lists of ('op', input) pairs and of "
                          "node numbers (or range(a, b))") from None

@@ -90,7 +90,7 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from .base import SearchSpace, register_space
+from .base import SearchSpace, arch_text_problem, register_space, shorten
 
 if TYPE_CHECKING:
     from torch import nn
@@ -139,8 +139,9 @@ _FORMAT_HINT = (
 
 # -- cell helpers (pure, on tuples) ----------------------------------------------------------
 def _invalid(text: object, problem: str) -> InvalidArchError:
-    shown = text if not isinstance(text, str) or len(text) < 300 else text[:300] + "..."
-    return InvalidArchError(f"invalid NAS-Bench-101 cell {shown!r}: {problem}; {_FORMAT_HINT}")
+    shown = shorten(text if isinstance(text, str) else repr(text))
+    return InvalidArchError(f"invalid NAS-Bench-101 cell {shown!r}: {shorten(problem)}; "
+                            f"{_FORMAT_HINT}")
 
 
 def _num_edges(matrix: Matrix) -> int:
@@ -285,8 +286,13 @@ def _read(text: object) -> tuple[list[list[int]], list[str]]:
         body = text.strip()
         if not body:
             raise _invalid(text, "it is empty")
+        problem = arch_text_problem(body)
+        if problem is not None:
+            raise _invalid(text, problem)
         try:
             obj = json.loads(body)
+        except RecursionError:
+            raise _invalid(text, "it is nested too deeply") from None
         except ValueError:
             try:
                 obj = ast.literal_eval(body)

@@ -74,7 +74,13 @@ import numpy as np
 
 from ..arch import Arch
 from ..errors import ConfigError, InvalidArchError
-from .base import SearchSpace, register_space
+from .base import (
+    SearchSpace,
+    arch_text_problem,
+    check_option_limit,
+    register_space,
+    shorten,
+)
 from .darts import (
     CellPruning,
     Genotype,
@@ -140,6 +146,8 @@ def _int_list(text: Any, owner: str, key: str) -> tuple[int, ...]:
     if not values or any(v < 1 for v in values) or len(set(values)) != len(values):
         raise ConfigError(f"{owner}: option {key} must list distinct positive integers, "
                           f"got {text!r}")
+    for v in values:
+        check_option_limit(owner, key, v)
     return values
 
 
@@ -183,8 +191,8 @@ class NDSSpace(CellPruning, SearchSpace):
 
     # -- notation -----------------------------------------------------------------------------
     def _invalid(self, text: object, problem: str) -> InvalidArchError:
-        shown = text if not isinstance(text, str) or len(text) < 300 else text[:300] + "..."
-        return InvalidArchError(f"invalid {self.name} model {shown!r}: {problem}; "
+        shown = shorten(text if isinstance(text, str) else repr(text))
+        return InvalidArchError(f"invalid {self.name} model {shown!r}: {shorten(problem)}; "
                                 + _FORMAT_HINT)
 
     def _concat_rule(self, pairs: Sequence[tuple[str, int]]) -> tuple[int, ...]:
@@ -253,11 +261,16 @@ class NDSSpace(CellPruning, SearchSpace):
             raise InvalidArchError(f"a {self.name} model must be given as a string, got "
                                    f"{type(text).__name__}; " + _FORMAT_HINT)
         body = text.strip()
+        problem = arch_text_problem(body)
+        if problem is not None:
+            raise self._invalid(text, problem)
         if body.startswith("{"):
             try:
                 obj: Any = json.loads(body)
             except json.JSONDecodeError as exc:
                 raise self._invalid(text, f"not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise self._invalid(text, "it is nested too deeply") from None
         elif self.fixed and body.startswith("Genotype"):
             obj = {"genotype": body}
         else:
