@@ -147,14 +147,16 @@ def _inspect(path: str) -> str:
     if len(head) < 100 or head[:16] != _SQLITE_MAGIC:
         raise StoreError(f"{path} is not a nasx store (not an SQLite file); refusing to use it")
     try:
-        ro = sqlite3.connect(f"file:{p.resolve().as_posix()}?mode=ro", uri=True, timeout=60.0)
+        # as_uri() percent-quotes the path: a '#', '?' or '%' in it stays part of the path
+        ro = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open store {path}: {exc}") from exc
     try:
         app_id = int(ro.execute("PRAGMA application_id").fetchone()[0])
         check = ro.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
-            raise StoreError(f"store {path} is damaged ({check[0] if check else 'no answer'}); "
+            found = " ".join(str(check[0]).split())[:200] if check else "no answer"
+            raise StoreError(f"store {path} is damaged ({found}); "
                              "move it away (nasx will start a new one) or restore a backup")
         tables = {r[0] for r in ro.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
