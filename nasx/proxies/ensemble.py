@@ -142,6 +142,9 @@ def ensemble(members: Sequence[str] | Mapping[str, float], *,
     """
     if _depth > _MAX_DEPTH:
         raise ConfigError("ensemble definitions nest too deeply")
+    if name is not None and "@" in name:
+        raise ConfigError(f"ensemble name {name!r} must not contain '@' (it separates the "
+                          "version in the store keys)")
     names, ws = _check_members(members, weights)
     specs = [_resolve(n, _depth + 1) for n in names]
     needs: set[str] = set()
