@@ -39,6 +39,7 @@ import csv
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,10 +128,20 @@ def _read_truth_rows(p: Path, space: Any, arch_col: str,
 
 def mean_by_arch(pairs: Sequence[tuple[Arch, float]]) -> dict[Arch, float]:
     """One entry per architecture (equal canonical keys collapse), its mean accuracy; in the
-    order of first appearance."""
+    order of first appearance. Architectures given more than once with different accuracies
+    are averaged with one ``UserWarning`` that counts them and names the first; identical
+    duplicates are silent."""
     merged: dict[Arch, list[float]] = {}
     for a, acc in pairs:
         merged.setdefault(a, []).append(acc)
+    conflicts = [(a, v) for a, v in merged.items() if min(v) != max(v)]
+    if conflicts:
+        a, v = conflicts[0]
+        shown = a.text if len(a.text) <= 120 else a.text[:120] + "..."
+        warnings.warn(
+            f"ground truth: {len(conflicts)} architecture(s) appear more than once with "
+            f"different accuracies (e.g. {shown}: {', '.join(f'{x:g}' for x in v[:5])}); "
+            "their mean is used", UserWarning, stacklevel=3)
     return {a: float(np.mean(v)) for a, v in merged.items()}
 
 
