@@ -48,7 +48,8 @@ capture does not handle), for whole classes at a time: all classes in one pass u
 ``ctx.chunk_size`` asks for fewer samples per pass, or the pass's activations (estimated from one
 sample's module outputs) would exceed :func:`nasx.grads.default_activation_budget` (2 GiB on CPU),
 in which case the classes are cut into passes that fit (a class larger than a pass gets one of its
-own). Classes are independent, so the passes change no value. The gradients are streamed, layer by
+own). Classes are independent, so the passes change no value beyond float32 rounding (see
+exactness). The gradients are streamed, layer by
 layer, into blocks of columns (small tensors are gathered in an ``N x B`` buffer; large ones are
 reduced as they come). For each block the reductions are two kinds of products: the class sums
 ``onehot @ G`` (whose signs are the class directions ``m_c``), and, with the signs of each class's
@@ -61,8 +62,13 @@ Exactness. Every entry of ``sign(G)`` and ``sign(M)`` is -1, 0 or 1, so every pr
 partial sum inside a block is an integer of magnitude at most ``B``. The buffer is kept below
 ``2**24`` columns, so float32 represents all of them exactly whatever the summation order (and so
 does TF32 on CUDA: its 10-bit mantissa holds -1, 0, 1 exactly and it accumulates in float32).
-Blocks are accumulated in float64, exact up to ``2**53``. The only rounding is in the class
-sums ``M`` themselves (float32), whose signs decide ``m``, as in any implementation.
+Blocks are accumulated in float64, exact up to ``2**53``. The only rounding is in the gradients
+and the class sums ``M`` themselves (float32), whose signs decide ``s_i`` and ``m``, as in any
+implementation. A component whose gradient is analytically zero is computed as rounding noise of
+either sign, which the kernels' summation order (the CPU, the pass size) decides: e.g. a conv
+bias ahead of BatchNorm, or, under per-sample BatchNorm, a BatchNorm weight (and what feeds it)
+whose output gradient is constant over positions, as ahead of global average pooling. Each such
+component moves GradAlign-I by at most 2 (``tests/test_api_golden.py`` counts them).
 """
 
 from __future__ import annotations
