@@ -54,6 +54,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(needs matplotlib: pip install 'nasx[plot]')")
 
 
+def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
+    """ConfigError when ``--csv`` or ``--plot`` names the same file as an input (the store, the
+    truth file, the config file or a data file): writing it would destroy that input."""
+    from pathlib import Path
+
+    from ..store import default_store_path
+
+    store = None if args.no_store else (args.store or default_store_path())
+    inputs = {"--store": store, "--truth": args.truth, "--config": args.config,
+              "--data": args.data}
+    for flag in ("--csv", "--plot"):
+        out = getattr(args, flag[2:])
+        if not out:
+            continue
+        o = Path(out).expanduser()
+        for name, given in inputs.items():
+            if not given or str(given) == ":memory:":
+                continue
+            i = Path(str(given)).expanduser()
+            same = (o.samefile(i) if o.exists() and i.exists()
+                    else o.resolve() == i.resolve())
+            if same:
+                raise ConfigError(f"{flag} {out} is the {name} input; writing it would destroy "
+                                  f"that file: give {flag} another path")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..engine.session import Session
 
@@ -61,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--truth FILE.csv is required")
     if args.all and args.sample is not None:
         raise ConfigError("give either --sample N or --all, not both")
-    # fail before the (long) scoring when an output cannot be written
+    # fail before the (long) scoring when an output cannot be written or would replace an input
     check_output_path(args.csv, "--csv")
     check_output_path(args.plot, "--plot")
+    _refuse_overwriting_inputs(args)
     if args.plot:  # fail before the (long) scoring when matplotlib is missing
         from ..plot import require_matplotlib
 
