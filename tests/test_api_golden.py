@@ -16,8 +16,10 @@ kernel's vector width and blocking set the float32 summation order; on one machi
   gradient components, except for components whose gradient is analytically zero and computed as
   rounding noise of either sign (e.g. BatchNorm's affine weight, normalised per sample, ahead of
   global average pooling: its gradient sum_pos(g * xhat) = g * sum_pos(xhat) = 0). The test
-  counts Z, the components of each cell at the float32 noise floor (no larger than
-  sqrt(P) * eps32 times the sample's largest component) in some sample; each can move
+  counts Z, the components of each cell that are non-zero but at the float32 noise floor (no
+  larger than sqrt(P) * eps32 times the sample's largest component) in some sample (an exact
+  zero is a product with an exact zero: a ``none`` edge, a unit ReLU switched off, zero padding;
+  it is zero whatever the summation order); each can move
   GradAlign-I by at most 2 (per class, sum_i s_ij m_j / N_c lies in [-1, 1]), so the pin holds
   within ``2 * Z``. GradAlign-II (a log-determinant) has no such bound without the Gram
   matrices: it is compared at ``RTOL`` where Z = 0 and otherwise checked to be a finite score.
@@ -58,8 +60,8 @@ def pinned():
 
 
 def _noise_components(space: str, opts: dict, text: str) -> int:
-    """Components of the cell's per-sample gradients at the float32 noise floor in some sample
-    (on a batch like the pinned one: 8 samples of 4 classes)."""
+    """Components of the cell's per-sample gradients that are non-zero and at the float32 noise
+    floor in some sample (on a batch like the pinned one: 8 samples of 4 classes)."""
     from nasx.api import make_space
     from nasx.grads import stream_per_sample_grads
 
@@ -75,7 +77,8 @@ def _noise_components(space: str, opts: dict, text: str) -> int:
     p = g.shape[1]
     assert p < MAX_TERMS, "RTOL assumes fewer than 2**16 parameters"
     floor = math.sqrt(p) * EPS32 * g.abs().amax(1, keepdim=True)
-    return int((g.abs() <= floor).any(0).sum())
+    a = g.abs()
+    return int(((a > 0) & (a <= floor)).any(0).sum())
 
 
 def _same(a, b, where):
