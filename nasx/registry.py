@@ -82,10 +82,6 @@ def builtin_modules(group: str) -> list[str]:
 
 _current_source = threading.local()
 
-#: what a component name may hold besides lowercase letters and digits
-_NAME_PUNCTUATION = ("-", "_", ".", "+", "*")
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.+*-]*")
-
 
 def _source(item: Any = None) -> str:
     """Where a registration comes from: the entry point being loaded, else the item's module
@@ -156,11 +152,10 @@ class Registry(Generic[T]):
             raise RegistrationError(
                 f"{self.kind} name {name!r} must be a non-empty lowercase string without spaces"
             )
-        if not _NAME.fullmatch(name):
+        if "@" in name:
             raise RegistrationError(
-                f"{self.kind} name {name!r} may contain only lowercase letters, digits and "
-                f"{' '.join(_NAME_PUNCTUATION)} (it is part of the store keys, where '@' "
-                "separates the version)"
+                f"{self.kind} name {name!r} must not contain '@', which separates the version in "
+                "the store keys; use lowercase letters, digits and - _ . +"
             )
         if not self._loaded and _source(item) != "nasx":
             # a user's component registered before the plugins load must meet the built-ins
