@@ -8,6 +8,7 @@ evaluation all score through it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
     from .engine.session import Session
     from .settings import RunSettings
 
-__all__ = ["ScoreService", "run_score"]
+__all__ = ["CLAIM_WAIT", "ScoreService", "run_score"]
+
+#: seconds a score service waits for another process's claim on a score it needs before it
+#: computes the score itself
+CLAIM_WAIT = 900.0
 
 
 class ScoreService:
@@ -188,13 +193,41 @@ class ScoreService:
                     if len(idx) > 1:  # another process may have stored it meanwhile
                         self._missing(archs[i], out[i])
                     todo = tuple(n for n in names if n not in out[i])
+                    keys = self._claim(archs[i], out[i], todo) if todo else []
+                    todo = tuple(n for n in names if n not in out[i])
                     if todo:
-                        self._compute(todo, [i], archs, out, on_scored)
+                        try:
+                            self._compute(todo, [i], archs, out, on_scored)
+                        finally:  # stored scores ended their claims; end the rest
+                            if keys:
+                                self.store.release(keys)
                     elif on_scored is not None:
                         on_scored(i)
             else:
                 self._compute(names, idx, archs, out, on_scored)
         return out
+
+    def _claim(self, arch: Arch, have: dict[str, ScoreResult], names: tuple[str, ...]
+               ) -> list[ScoreKey]:
+        """Claim the store keys of ``arch``'s missing proxies before computing them. While
+        another process holds a claim on one (it is computing that score), wait for the score
+        and read it into ``have``; returns the keys claimed (none without a store, or when
+        everything arrived meanwhile)."""
+        if self.store is None:
+            return []
+        wait, give_up = 0.05, time.monotonic() + CLAIM_WAIT
+        while True:
+            todo = [n for n in names if n not in have]
+            if not todo:
+                return []
+            keys = [self.key(arch, self._specs[n]) for n in todo]
+            if self.store.claim(keys):
+                return keys
+            if time.monotonic() > give_up:  # computing it twice is never wrong, only slower
+                return []
+            time.sleep(wait)
+            wait = min(1.0, wait * 2)
+            self._missing(arch, have)
 
     def _compute(self, names: tuple[str, ...], idx: list[int], archs: Sequence[Arch],
                  out: list[dict[str, ScoreResult]],

@@ -33,10 +33,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,46 @@ CREATE TABLE IF NOT EXISTS trained (
     PRIMARY KEY (space, space_opts, arch_key, protocol, fields, overrides, data_fp, seed, device)
 )
 """
+_CLAIMS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    space       TEXT NOT NULL,
+    space_opts  TEXT NOT NULL,
+    arch_key    TEXT NOT NULL,
+    proxy       TEXT NOT NULL,
+    data_fp     TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    device      TEXT NOT NULL,
+    scoring     TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    expires     REAL NOT NULL,
+    PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device, scoring)
+)
+"""
+_KEY_WHERE = ("space=? AND space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND seed=? "
+              "AND device=? AND scoring=?")
+#: seconds a claim holds when its owner cannot be checked (another host)
+CLAIM_LEASE = 3600.0
+
+
+def claim_owner() -> str:
+    """This process's identity in the ``claims`` table: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the process of ``owner`` runs (None: on another host, unknown)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 #: the key columns of ``trained``, in order
 TRAINED_KEY = ("space", "space_opts", "arch_key", "protocol", "fields", "overrides", "data_fp",
                "seed", "device")
@@ -224,6 +265,7 @@ class Store:
                 self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 self._db.commit()
             self._db.execute(_TRAINED_SCHEMA)
+            self._db.execute(_CLAIMS_SCHEMA)
             self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
@@ -280,10 +322,45 @@ class Store:
                     (*key.as_tuple(), result.arch, value, result.status, result.error,
                      result.seconds, time.time(), device_name),
                 )
+                self._db.execute(f"DELETE FROM claims WHERE {_KEY_WHERE}", key.as_tuple())
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._rollback()
                 raise self._fail(exc) from exc
+
+    def claim(self, keys: Sequence[ScoreKey], owner: str | None = None,
+              lease: float = CLAIM_LEASE) -> bool:
+        """Claim ``keys`` for computing, all or none: False while another process that still
+        runs (on this host; elsewhere: within its lease) holds a claim on one of them. A claim
+        ends when its score is stored (:meth:`put`) or :meth:`release` d.
+
+        Two processes scoring the same architectures on one store so compute each score once:
+        the second waits for the first's claim instead of computing it too."""
+        owner = owner or claim_owner()
+        now = time.time()
+        with self._lock, self._guard("claim in"):
+            self._db.execute("BEGIN IMMEDIATE")
+            for key in keys:
+                row = self._db.execute(f"SELECT owner, expires FROM claims WHERE {_KEY_WHERE}",
+                                       key.as_tuple()).fetchone()
+                if row is None or row[0] == owner:
+                    continue
+                alive = _owner_alive(row[0])
+                if alive or (alive is None and row[1] > now):
+                    self._db.rollback()
+                    return False
+            self._db.executemany("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                 [(*k.as_tuple(), owner, now + lease) for k in keys])
+            self._db.commit()
+        return True
+
+    def release(self, keys: Sequence[ScoreKey], owner: str | None = None) -> None:
+        """End this process's claims on ``keys`` (a computation that stored nothing)."""
+        owner = owner or claim_owner()
+        with self._lock, self._guard("write to"):
+            self._db.executemany(f"DELETE FROM claims WHERE {_KEY_WHERE} AND owner=?",
+                                 [(*k.as_tuple(), owner) for k in keys])
+            self._db.commit()
 
     def _rollback(self) -> None:
         try:

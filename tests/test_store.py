@@ -65,3 +65,37 @@ def test_store_is_sqlite(tmp_path):
     Store(p).put(_key(), ScoreResult("a", "p", 3.0))
     rows = sqlite3.connect(p).execute("SELECT value FROM scores").fetchall()
     assert rows == [(3.0,)]
+
+
+def _claim_key(arch: str) -> ScoreKey:
+    return ScoreKey("toy", "{}", arch, "p@1", "fp", 0, "cpu", "{}")
+
+
+def test_claims_are_exclusive_between_live_owners_and_end_with_the_score(tmp_path):
+    import os
+    import socket
+
+    path = tmp_path / "c.sqlite"
+    with Store(path) as a, Store(path) as b:
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        other = f"{socket.gethostname()}:{os.getppid()}"  # a live process of this host
+        assert a.claim([_claim_key("x"), _claim_key("y")], owner=other)
+        assert not b.claim([_claim_key("y")], owner=me)  # held by a live process
+        assert b.claim([_claim_key("z")], owner=me)  # other keys are free
+        a.put(_claim_key("y"), ScoreResult("y", "p", 1.0))  # the score ends its claim
+        assert b.claim([_claim_key("y")], owner=me)
+        a.release([_claim_key("x")], owner=other)
+        assert b.claim([_claim_key("x")], owner=me)
+
+
+def test_claims_of_dead_or_expired_owners_are_taken_over(tmp_path):
+    import socket
+
+    with Store(tmp_path / "c.sqlite") as st:
+        dead = f"{socket.gethostname()}:999999999"  # no such process
+        assert st.claim([_claim_key("x")], owner=dead)
+        assert st.claim([_claim_key("x")], owner="me:1")
+        assert st.claim([_claim_key("y")], owner="elsewhere:7", lease=-1.0)  # expired already
+        assert st.claim([_claim_key("y")], owner="me:1")
+        assert st.claim([_claim_key("z")], owner="elsewhere:7", lease=60.0)
+        assert not st.claim([_claim_key("z")], owner="me:1")  # another host, within its lease
