@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from nasx.cli.main import main
 
-TINY = ["--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
-        "--space-opt", "input_size=8", "--data", "synthetic", "--batch-size", "16"]
-CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_subprocess import CELL, TINY, run  # noqa: E402
 
 
 def test_search_json(capsys, tmp_path):
