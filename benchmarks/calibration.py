@@ -39,35 +39,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from zc_tables import Task, load, oriented  # noqa: E402
+from zc_tables import Task, failed_last, kendall, load, oriented  # noqa: E402
 
 from nasx.calibrate import fit  # noqa: E402
 
 
-def _last(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64).copy()
-    bad = ~np.isfinite(v)
-    if bad.any():
-        v[bad] = (np.min(v[~bad]) - 1.0) if (~bad).any() else 0.0
-    return v
-
-
-def kendall(x: np.ndarray, y: np.ndarray) -> float:
-    x = _last(x)
-    if np.ptp(x) == 0:
-        return 0.0
-    return float(stats.kendalltau(x, y).statistic)
-
-
 def kendall_top(x: np.ndarray, y: np.ndarray, q: float = 0.9) -> float:
     top = y >= np.quantile(y, q)
-    return kendall(_last(x)[top], y[top])
+    return kendall(failed_last(x)[top], y[top])
 
 
 def one_run(task: Task, k: int, seed: int) -> dict[str, Any]:

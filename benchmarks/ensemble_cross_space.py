@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -57,6 +56,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from zc_tables import (  # noqa: E402
     NASLIB_TO_NASX,
     Task,
+    failed_last,
+    kendall,
     load_nb101,
     load_nb201_naslib,
     load_nb201_nasx,
@@ -69,22 +70,9 @@ from nasx.proxies.ensemble import Ensemble  # noqa: E402
 CANDIDATES = ("synflow", "jacov", "snip", "grad_norm", "fisher", "grasp", "params", "flops")
 
 
-def _last(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64).copy()
-    bad = ~np.isfinite(v)
-    if bad.any():
-        v[bad] = (np.min(v[~bad]) - 1.0) if (~bad).any() else 0.0
-    return v
-
-
-def kendall(x: np.ndarray, y: np.ndarray) -> float:
-    x = _last(x)
-    return 0.0 if np.ptp(x) == 0 else float(stats.kendalltau(x, y).statistic)
-
-
 def kendall_top(x: np.ndarray, y: np.ndarray, q: float = 0.9) -> float:
     top = y >= np.quantile(y, q)
-    return kendall(_last(x)[top], y[top])
+    return kendall(failed_last(x)[top], y[top])
 
 
 def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:

@@ -24,11 +24,11 @@ missing (NaN).
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import shared_root  # noqa: E402  (puts this checkout first)
 
 REPO = Path(__file__).resolve().parents[1]
 SCORES_NASX = REPO / "benchmarks" / "results" / "nb201_scores_cpu.csv"
@@ -58,7 +58,7 @@ class Task:
 
 
 def shared_data() -> Path:
-    root = Path(os.environ.get("NASX_SHARED_DATA", REPO / ".." / "shared" / "data"))
+    root = shared_root()
     if not (root / "nasbench_suite_zero").is_dir():
         raise SystemExit(f"shared data not found at {root}; set NASX_SHARED_DATA")
     return root
@@ -142,6 +142,23 @@ def load(space: str) -> list[Task]:
     if space == "nb301":
         return [load_nb301()]
     raise SystemExit(f"unknown space {space!r}; use nb201, nb101 or nb301")
+
+
+def failed_last(v: np.ndarray) -> np.ndarray:
+    """``v`` with non-finite entries (failed scores) put below every finite one."""
+    v = np.asarray(v, dtype=np.float64).copy()
+    bad = ~np.isfinite(v)
+    if bad.any():
+        v[bad] = (np.min(v[~bad]) - 1.0) if (~bad).any() else 0.0
+    return v
+
+
+def kendall(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau of ``x`` (failures last) against ``y``; 0 for a constant ``x``."""
+    from scipy import stats
+
+    x = failed_last(x)
+    return 0.0 if np.ptp(x) == 0 else float(stats.kendalltau(x, y).statistic)
 
 
 def oriented(task: Task, name: str) -> np.ndarray:
