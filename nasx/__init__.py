@@ -50,7 +50,23 @@ __all__ = [
     "list_spaces",
     "list_strategies",
     "__version__",
+    "RunSettings",
+    "Session",
 ]
+
+#: public names loaded on first access (they import torch; ``import nasx`` stays light)
+_LAZY = {"Session": "nasx.engine.session", "RunSettings": "nasx.settings"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def train(space: Any, arch: Any, *, protocol: Any = "quick", data: Any = None,

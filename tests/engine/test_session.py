@@ -69,3 +69,11 @@ def test_old_implementation_names_are_the_public_functions(module, name, public)
     with pytest.warns(DeprecationWarning, match=f"{module}.{name} is deprecated"):
         fn = getattr(importlib.import_module(module), name)
     assert fn is getattr(nasx, public)
+
+
+def test_session_and_settings_are_top_level_names():
+    from nasx.settings import RunSettings as Record
+
+    assert nasx.Session is Session and nasx.RunSettings is Record
+    with pytest.raises(AttributeError):
+        nasx.no_such_name  # noqa: B018
