@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 from nasx.cli.main import main
@@ -58,3 +60,14 @@ def stored_scores(store: Path) -> int:
             return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def wait_for_scores(store: Path, n: int, proc: subprocess.Popen, timeout: float = 300.0
+                    ) -> None:
+    """Wait until ``store`` holds ``n`` scores, failing when ``proc`` ends first or nothing
+    progresses for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while stored_scores(store) < n:
+        assert proc.poll() is None, "the search ended before the scores were stored"
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.05)

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from cli_subprocess import (  # noqa: E402
     TINY,
     cli_env,
     stored_scores,
+    wait_for_scores,
 )
 
 # -- signals and concurrent processes ----------------------------------------------------------
@@ -32,14 +32,6 @@ def _search_cmd(store: Path, budget: int) -> list[str]:
             "--budget", str(budget), "--seed", "4", "--store", str(store), "--json", "--quiet"]
 
 
-def _wait_for(store: Path, n: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 240
-    while stored_scores(store) < n:
-        assert proc.poll() is None, "the search ended before the signal"
-        assert time.monotonic() < deadline, "no progress"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_signals_lose_at_most_the_evaluation_in_flight(tmp_path, sig):
@@ -47,7 +39,7 @@ def test_signals_lose_at_most_the_evaluation_in_flight(tmp_path, sig):
     proc = subprocess.Popen(_search_cmd(store, 200), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
     try:
-        _wait_for(store, 3, proc)
+        wait_for_scores(store, 3, proc, timeout=240)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
     finally:

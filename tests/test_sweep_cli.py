@@ -33,7 +33,7 @@ from nasx.proxies.base import register_proxy
 from nasx.registry import proxies
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_subprocess import cli_env, stored_scores  # noqa: E402
+from cli_subprocess import cli_env, stored_scores, wait_for_scores  # noqa: E402
 
 TOY = ["--space", "toy", "--proxy", "params", "--no-store"]
 NB201 = ["--space", "nasbench201", "--space-opt", "C=8", "--space-opt", "N=1",
@@ -408,11 +408,7 @@ def test_sigint_to_the_process_group_with_process_workers(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env(tmp_path, PLUG_SLEEP="0.3"), start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while stored_scores(store) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_scores(store, 2, proc, timeout=240)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         out, err = proc.communicate(timeout=120)
     finally:

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from nasx.strategies.pruning import PruningSearch
 
 pytestmark = pytest.mark.filterwarnings("ignore:synthetic probe data")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli_subprocess import cli_env, stored_scores  # noqa: E402
+from cli_subprocess import cli_env, stored_scores, wait_for_scores  # noqa: E402
 
 NDS_TINY = {"widths": "1", "depths": "1", "input_size": 8}
 SPACES = {
@@ -340,12 +339,8 @@ def test_sigkilled_darts_pruning_resumes_to_the_same_genotype(tmp_path):
     store = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(_cli(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=cli_env())
-    deadline = time.monotonic() + 300
     try:
-        while stored_scores(store) < 65:  # past the op phase (56 supernets)
-            assert proc.poll() is None, "the search ended before it could be killed"
-            assert time.monotonic() < deadline, "no progress"
-            time.sleep(0.05)
+        wait_for_scores(store, 65, proc)  # past the op phase (56 supernets)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
