@@ -126,6 +126,7 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device, scoring)
 )
 """
+#: the WHERE clause of one score key (the primary key of ``scores`` and ``claims``)
 _KEY_WHERE = ("space=? AND space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND seed=? "
               "AND device=? AND scoring=?")
 #: seconds a claim holds when its owner cannot be checked (another host)
@@ -302,8 +303,7 @@ class Store:
             try:
                 row = self._db.execute(
                     "SELECT arch, value, status, error, seconds, device_name FROM scores WHERE "
-                    "space=? AND space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND "
-                    "seed=? AND device=? AND scoring=?", key.as_tuple(),
+                    + _KEY_WHERE, key.as_tuple(),
                 ).fetchone()
             except sqlite3.Error as exc:
                 raise self._fail(exc, "read") from exc
