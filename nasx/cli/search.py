@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     refine_opts = _refine_options(args)  # checked before anything is scored
     max_params = parse_quantity(args.max_params, "--max-params")
     max_flops = parse_quantity(args.max_flops, "--max-flops")
-    parse_quantity(args.max_latency_ms, "--max-latency-ms")  # checked before anything runs
+    max_latency_ms = parse_quantity(args.max_latency_ms, "--max-latency-ms")
     check_output_path(args.export, "--export")
     check_output_path(args.pareto_plot, "--pareto-plot")
     if args.pareto_plot:
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted, untold = False, 0
     with SearchRenderer(quiet=args.quiet, title=f"{args.proxy}") as render:
         try:
-            result = _search(args, budget, max_params, max_flops, render)
+            result = _search(args, budget, max_params, max_flops, max_latency_ms, render)
         except SearchInterrupted as stop:
             result, interrupted, untold = stop.result, True, stop.untold
     report = None
@@ -300,15 +300,13 @@ def _print_truth(console: Any, report: Any, quiet: bool) -> None:
 
 
 def _search(args: argparse.Namespace, budget: int | None, max_params: Any, max_flops: Any,
-            render: Any) -> Any:
-    from ..constraints import parse_quantity
+            max_latency_ms: Any, render: Any) -> Any:
     from ..engine.session import Session
 
     with Session(run_settings(args, render)) as session:
         return session.search(
             args.space, args.proxy, args.strategy, budget, time_budget=args.time_budget,
-            max_params=max_params, max_flops=max_flops,
-            max_latency_ms=parse_quantity(args.max_latency_ms, "--max-latency-ms"),
+            max_params=max_params, max_flops=max_flops, max_latency_ms=max_latency_ms,
             space_opts=parse_kv(args.space_opt, "--space-opt"),
             strategy_opts=parse_kv(args.strategy_opt, "--strategy-opt"), top_k=args.top_k,
             run=args.run, pareto=result_costs(args))
