@@ -99,24 +99,23 @@ def load_nb201_naslib(dataset: str = "cifar10") -> Task:
                         f"dataset {dataset})", f"nasbench201/accuracies.csv {col}")
 
 
-def load_nb101() -> Task:
-    with open(shared_data() / "nasbench_suite_zero" / "zc_nasbench101.csv", newline="") as f:
+def _load_naslib_file(name: str, space: str, file: str, arch_col: str, accuracy: str) -> Task:
+    """One of NASLib's NAS-Bench-Suite-Zero files whose label is its ``val_accuracy``."""
+    with open(shared_data() / "nasbench_suite_zero" / file, newline="") as f:
         rows = list(csv.DictReader(f))
-    return _naslib_task("nb101", "nasbench101", rows,
-                        np.array([float(r["val_accuracy"]) for r in rows]),
-                        [r["naslib_key"] for r in rows],
-                        "NASLib's precomputed scores (nasbench_suite_zero/zc_nasbench101.csv)",
-                        "NASLib val_accuracy (NAS-Bench-101, 108 epochs)")
+    return _naslib_task(name, space, rows, np.array([float(r["val_accuracy"]) for r in rows]),
+                        [r[arch_col] for r in rows],
+                        f"NASLib's precomputed scores (nasbench_suite_zero/{file})", accuracy)
+
+
+def load_nb101() -> Task:
+    return _load_naslib_file("nb101", "nasbench101", "zc_nasbench101.csv", "naslib_key",
+                             "NASLib val_accuracy (NAS-Bench-101, 108 epochs)")
 
 
 def load_nb301() -> Task:
-    with open(shared_data() / "nasbench_suite_zero" / "zc_nasbench301.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return _naslib_task("nb301", "darts", rows,
-                        np.array([float(r["val_accuracy"]) for r in rows]),
-                        [r["genotype"] for r in rows],
-                        "NASLib's precomputed scores (nasbench_suite_zero/zc_nasbench301.csv)",
-                        "NASLib val_accuracy (NAS-Bench-301, CIFAR-10)")
+    return _load_naslib_file("nb301", "darts", "zc_nasbench301.csv", "genotype",
+                             "NASLib val_accuracy (NAS-Bench-301, CIFAR-10)")
 
 
 def load_nb201_nasx(path: Path = SCORES_NASX) -> Task:
