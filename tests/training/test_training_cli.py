@@ -122,11 +122,15 @@ def test_search_refine_trains_the_k_best_and_returns_the_best_trained(capsys, tm
     accs = [c["accuracy"] for c in ref["candidates"]]
     assert ref["refined_accuracy"] == max(accs)
     assert ref["refined_best"] == ref["candidates"][accs.index(max(accs))]["arch"]
-    # the same command again reuses the stored trainings
-    assert main(argv) == 0
+    # the same command again reuses the stored trainings; --export writes the refined pick
+    out = tmp_path / "best.pt2"
+    assert main([*argv, "--export", str(out)]) == 0
     again = json.loads(capsys.readouterr().out)["refine"]
     assert all(c["cached"] for c in again["candidates"])
     assert again["refined_best"] == ref["refined_best"]
+    meta = {"nasx.json": ""}
+    torch.export.load(str(out), extra_files=meta)
+    assert json.loads(meta["nasx.json"])["arch"] == ref["refined_best"]
 
 
 @pytest.mark.parametrize("extra, msg", [
