@@ -21,7 +21,9 @@ better); a missing value ranks last. Per K: mean, sample std, min and max over t
 
 For NAS-Bench-101 and DARTS (NAS-Bench-301) and the ``nb201-naslib-*`` tasks the features are
 **NASLib's precomputed zero-cost scores** (NAS-Bench-Suite-Zero), not nasx's; ``nb201-nasx``
-uses nasx's own scores of 1000 NAS-Bench-201 cells.
+uses nasx's own scores of 1000 NAS-Bench-201 cells. With ``--features nasx`` the one task is
+nasx's own scores of NASLib's cells of the space (``benchmarks/zc_spaces.py``, every per-model
+proxy of nasx but grasp), ``{space}-nasx``.
 
 Example:
     python benchmarks/calibration.py --space nb301 --out benchmarks/results/calibration_nb301.json
@@ -44,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from zc_tables import Task, failed_last, kendall, load, oriented  # noqa: E402
+from zc_tables import Task, failed_last, kendall, load, load_nasx_scores, oriented  # noqa: E402
 
 from nasx.calibrate import fit  # noqa: E402
 
@@ -108,6 +110,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--space", required=True, choices=("nb201", "nb101", "nb301"))
+    ap.add_argument("--features", choices=("naslib", "nasx"), default="naslib",
+                    help="the space's tasks (NASLib's scores; NB201 also nasx's 1000 cells), or "
+                         "nasx's own scores of NASLib's cells (benchmarks/zc_spaces.py)")
     ap.add_argument("--ks", default="10,20,50,100")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", required=True)
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ks = [int(k) for k in args.ks.split(",")]
     t0 = time.time()
     tasks = {}
-    for task in load(args.space):
+    tasks = [load_nasx_scores(args.space)] if args.features == "nasx" else load(args.space)
+    for task in tasks:
         runs = [one_run(task, k, s) for k in ks for s in range(args.seeds)]
         full = {f: kendall(oriented(task, f), task.acc) for f in task.features}
         tasks[task.name] = {

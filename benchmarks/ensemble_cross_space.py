@@ -8,6 +8,12 @@ The rule, fixed before the run:
 * **Candidates**: the features NASLib computed on all three spaces that nasx also implements:
   synflow, jacov (jacob-cov), snip, grad_norm (grad-norm), fisher, grasp, params, flops. (nwot,
   nasx's naswot, is absent from NASLib's NAS-Bench-101 file; zen from all three.)
+  With ``--features nasx`` the features are **nasx's own scores** of NASLib's cells
+  (``benchmarks/zc_spaces.py``: every per-model proxy of nasx but grasp, on a seeded random
+  subset of each set where the scoring budget ended first) and the candidates are every proxy
+  scored on all three spaces, ``params`` and ``flops`` first and then by name, less any whose
+  values equal an earlier candidate's everywhere (az-complexity is flops). Everything else in
+  the rule is the same.
 * **Ensemble**: equal-weight ``log-rank`` aggregation (:class:`nasx.proxies.ensemble.Ensemble`,
   nasx's default), NASLib's columns oriented higher-is-better.
 * **Selection**: greedy forward selection from the empty set; each step adds the candidate
@@ -58,6 +64,7 @@ from zc_tables import (  # noqa: E402
     Task,
     failed_last,
     kendall,
+    load_nasx_scores,
     load_nb101,
     load_nb201_naslib,
     load_nb201_nasx,
@@ -91,18 +98,19 @@ def ens_tau(task: Task, members: list[str]) -> float:
     return kendall(ens_values(task, members), task.acc)
 
 
-def greedy(tasks: list[Task], min_gain: float) -> tuple[list[str], list[dict[str, Any]]]:
+def greedy(tasks: list[Task], min_gain: float, candidates: tuple[str, ...] = CANDIDATES
+           ) -> tuple[list[str], list[dict[str, Any]]]:
     chosen: list[str] = []
     best = -math.inf
     trace = []
     while True:
-        left = [c for c in CANDIDATES if c not in chosen]
+        left = [c for c in candidates if c not in chosen]
         if not left:
             break
         scored = []
         for c in left:
             per = [ens_tau(t, chosen + [c]) for t in tasks]
-            scored.append((float(np.mean(per)), -CANDIDATES.index(c), c, per))
+            scored.append((float(np.mean(per)), -candidates.index(c), c, per))
         mean, _, c, per = max(scored)
         if chosen and mean - best < min_gain:
             trace.append({"stopped": True, "best_addition": c, "mean_kendall": round(mean, 4),
@@ -127,10 +135,11 @@ def per_space_table(task: Task) -> dict[str, Any]:
     return dict(sorted(rows.items(), key=lambda kv: -kv[1]["kendall"]))
 
 
-def report(task: Task, members: list[str], selection: list[Task]) -> dict[str, Any]:
-    single_sel = max(CANDIDATES, key=lambda c: (np.mean([kendall(oriented(t, c), t.acc)
+def report(task: Task, members: list[str], selection: list[Task],
+           candidates: tuple[str, ...] = CANDIDATES) -> dict[str, Any]:
+    single_sel = max(candidates, key=lambda c: (np.mean([kendall(oriented(t, c), t.acc)
                                                          for t in selection]),
-                                                -CANDIDATES.index(c)))
+                                                -candidates.index(c)))
     taus = {f: kendall(oriented(task, f), task.acc) for f in task.features}
     post = max(taus, key=lambda f: taus[f])
     ev = ens_values(task, members)
@@ -146,34 +155,57 @@ def report(task: Task, members: list[str], selection: list[Task]) -> dict[str, A
     }
 
 
+def nasx_candidates(tasks: list[Task]) -> tuple[str, ...]:
+    """The proxies scored on every task, ``params`` and ``flops`` first and then by name, less
+    any whose values equal an earlier candidate's on every task (e.g. az-complexity = flops)."""
+    common = set.intersection(*(set(t.features) for t in tasks))
+    order = [c for c in ("params", "flops") if c in common] + sorted(common - {"params", "flops"})
+    out: list[str] = []
+    for c in order:
+        if not any(all(np.array_equal(t.features[c], t.features[o], equal_nan=True)
+                       for t in tasks) for o in out):
+            out.append(c)
+    return tuple(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-gain", type=float, default=0.002)
+    ap.add_argument("--features", choices=("naslib", "nasx"), default="naslib",
+                    help="NASLib's precomputed scores, or nasx's own (benchmarks/zc_spaces.py)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     t0 = time.time()
-    spaces = {"nb201": load_nb201_naslib("cifar10"), "nb101": load_nb101(),
-              "nb301": load_nb301()}
-    extra_nb201 = [load_nb201_naslib("cifar100"), load_nb201_naslib("ImageNet16-120")]
+    if args.features == "nasx":
+        spaces = {n: load_nasx_scores(n) for n in ("nb201", "nb101", "nb301")}
+        extra_nb201: list[Task] = []
+        candidates = nasx_candidates(list(spaces.values()))
+        to_nasx = {c: c for c in candidates}
+    else:
+        spaces = {"nb201": load_nb201_naslib("cifar10"), "nb101": load_nb101(),
+                  "nb301": load_nb301()}
+        extra_nb201 = [load_nb201_naslib("cifar100"), load_nb201_naslib("ImageNet16-120")]
+        candidates = CANDIDATES
+        to_nasx = NASLIB_TO_NASX
     for t in spaces.values():
-        missing = [c for c in CANDIDATES if c not in t.features]
+        missing = [c for c in candidates if c not in t.features]
         if missing:
             raise SystemExit(f"{t.name}: missing candidate features {missing}")
 
     held_out = {}
     for out_name, test in spaces.items():
         sel = [t for n, t in spaces.items() if n != out_name]
-        members, trace = greedy(sel, args.min_gain)
+        members, trace = greedy(sel, args.min_gain, candidates)
         entry = {"selection_spaces": [t.name for t in sel], "members": members,
-                 "nasx_members": [NASLIB_TO_NASX[m] for m in members], "trace": trace,
-                 "test": {test.name: report(test, members, sel)}}
+                 "nasx_members": [to_nasx[m] for m in members], "trace": trace,
+                 "test": {test.name: report(test, members, sel, candidates)}}
         if out_name == "nb201":
             for t in extra_nb201:
-                entry["test"][t.name] = report(t, members, sel)
+                entry["test"][t.name] = report(t, members, sel, candidates)
         held_out[out_name] = entry
 
-    members, trace = greedy(list(spaces.values()), args.min_gain)
-    nasx_members = [NASLIB_TO_NASX[m] for m in members]
+    members, trace = greedy(list(spaces.values()), args.min_gain, candidates)
+    nasx_members = [to_nasx[m] for m in members]
     nasx_task = load_nb201_nasx()
     on_nasx = {}
     for label, ms in (("nasx-cross (mapped)", nasx_members),
@@ -193,15 +225,20 @@ def main(argv: list[str] | None = None) -> int:
                      "(benchmarks/ensemble_cross_space.py)",
         "rule": "greedy forward selection of an equal-weight log-rank ensemble maximising the "
                 "mean Kendall tau over the selection spaces; stop when the best addition gains "
-                f"less than {args.min_gain}; candidates {list(CANDIDATES)}",
-        "note": "Features are NASLib's precomputed zero-cost scores (NAS-Bench-Suite-Zero) on "
-                "NASLib's samples of each space, not nasx's scores; 'nasx_check' scores the "
-                "mapped ensemble on nasx's own NB201 scores.",
+                f"less than {args.min_gain}; candidates {list(candidates)}",
+        "features": args.features,
+        "note": ("Features are NASLib's precomputed zero-cost scores (NAS-Bench-Suite-Zero) on "
+                 "NASLib's samples of each space, not nasx's scores; 'nasx_check' scores the "
+                 "mapped ensemble on nasx's own NB201 scores." if args.features == "naslib" else
+                 "Features are nasx's own scores of NASLib's cells of each space "
+                 "(benchmarks/zc_spaces.py; a seeded random subset where the scoring budget "
+                 "ended first); 'nasx_check' scores the ensemble on nasx's own scores of 1000 "
+                 "other NB201 cells."),
         "spaces": {n: {"task": t.name, "n": len(t.acc), "features_source": t.source,
                        "accuracy": t.accuracy} for n, t in spaces.items()},
         "held_out": held_out,
         "final": {"members": members, "nasx_members": nasx_members, "trace": trace,
-                  "per_space": {n: report(t, members, list(spaces.values()))
+                  "per_space": {n: report(t, members, list(spaces.values()), candidates)
                                 for n, t in spaces.items()}},
         "nasx_check_nb201": {"cells": len(nasx_task.acc), "accuracy": nasx_task.accuracy,
                              "ensembles": on_nasx},

@@ -132,6 +132,27 @@ def load_nb201_nasx(path: Path = SCORES_NASX) -> Task:
                 "nasbench201/accuracies.csv cifar10_test")
 
 
+def load_nasx_scores(space: str) -> Task:
+    """nasx's own scores of NASLib's cells of ``space`` (nb201: the CIFAR-10 sample, nb101,
+    nb301), written by ``benchmarks/zc_spaces.py --score SPACE``; the accuracy is that script's
+    (NB201 ``cifar10_test``, else NASLib's ``val_accuracy``)."""
+    from nasx.proxies.base import get_proxy
+
+    path = REPO / "benchmarks" / "results" / f"zc_scores_{space}_cpu.csv"
+    if not path.exists():
+        raise SystemExit(f"{path} not found; run benchmarks/zc_spaces.py --score {space}")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [c for c in rows[0] if c not in ("idx", "arch", "accuracy", "seconds")]
+    return Task(f"{space}-nasx", {"nb201": "nasbench201", "nb101": "nasbench101",
+                                  "nb301": "darts"}[space],
+                [r["arch"] for r in rows], np.array([float(r["accuracy"]) for r in rows]),
+                {c: np.array([_num(r[c]) for r in rows]) for c in names},
+                {c: get_proxy(c).higher_is_better for c in names},
+                f"nasx's own scores ({path.relative_to(REPO)}, {len(rows)} of NASLib's cells)",
+                "cifar10_test" if space == "nb201" else "NASLib val_accuracy")
+
+
 def load(space: str) -> list[Task]:
     """The tasks of ``space`` (nb201, nb101 or nb301)."""
     if space == "nb201":
