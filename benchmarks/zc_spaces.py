@@ -16,7 +16,9 @@ Two phases:
   (``naslib:NAME``), on the same cells: Kendall tau and Spearman rho against the accuracy,
   ``kendall_top10`` (Kendall tau among the cells whose accuracy is in the best tenth), and
   ``partial_kendall_params`` (the partial Kendall tau of the proxy and the accuracy given nasx's
-  ``params``: what the proxy knows beyond size). Failed scores rank last.
+  ``params``: what the proxy knows beyond size), and ``kendall_param_free_heavy`` (Kendall tau
+  among the cells whose fraction of parameter-free operations -- skip, pooling, none -- is at or
+  above the median: the cells where size says least). Failed scores rank last.
 
 Accuracy: NB301 and NB101 NASLib's ``val_accuracy`` label of the file; NB201 the seed-averaged
 ``cifar10_test`` of ``nasbench201/accuracies.csv``. Networks: nasx's defaults of each space
@@ -35,6 +37,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -149,12 +152,31 @@ def oriented(v: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return o
 
 
-def metrics(o: np.ndarray, acc: np.ndarray, params: np.ndarray, failed: int) -> dict[str, Any]:
+def param_free_fraction(space: str, arch: str) -> float:
+    """Fraction of the cell's operations without parameters: NB301 the normal cell's
+    ``skip_connect``/``max_pool_3x3``/``avg_pool_3x3``/``none`` of its 8 ops, NB101 the max-pool
+    vertices among the interior ones, NB201 ``none``/``skip_connect``/``avg_pool_3x3`` of 6."""
+    if space == "nb301":
+        normal = arch.split("normal_concat")[0]
+        ops = re.findall(r"\('(\w+)'", normal)
+        free = sum(o in ("skip_connect", "max_pool_3x3", "avg_pool_3x3", "none") for o in ops)
+        return free / max(1, len(ops))
+    if space == "nb101":
+        ops = json.loads(arch)["ops"][1:-1]
+        return sum(o == "maxpool3x3" for o in ops) / max(1, len(ops))
+    ops = [e.split("~")[0] for e in arch.strip("|").replace("|+|", "|").split("|")]
+    return sum(o in ("none", "skip_connect", "avg_pool_3x3") for o in ops) / len(ops)
+
+
+def metrics(o: np.ndarray, acc: np.ndarray, params: np.ndarray, failed: int,
+            heavy: np.ndarray) -> dict[str, Any]:
     top = acc >= np.quantile(acc, 0.9)
     r = {"kendall": float(stats.kendalltau(o, acc).statistic),
          "spearman": float(stats.spearmanr(o, acc).statistic),
          "kendall_top10": float(stats.kendalltau(o[top], acc[top]).statistic),
-         "partial_kendall_params": partial_kendall(o, acc, params), "failed": failed}
+         "partial_kendall_params": partial_kendall(o, acc, params),
+         "kendall_param_free_heavy": float(stats.kendalltau(o[heavy], acc[heavy]).statistic),
+         "failed": failed}
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
 
 
@@ -173,18 +195,22 @@ def table(space: str, args: argparse.Namespace) -> None:
     raw = {p: np.array([float(r[p]) for r in got]) for p in names}
     up = {p: get_proxy(p).higher_is_better for p in names}
     params = raw["params"]
+    free = np.array([param_free_fraction(space, r["arch"]) for r in got])
+    heavy = free >= np.median(free)
     out: dict[str, Any] = {}
     for p in names:
-        out[p] = metrics(oriented(raw[p], up[p]), acc, params, int((~np.isfinite(raw[p])).sum()))
+        out[p] = metrics(oriented(raw[p], up[p]), acc, params, int((~np.isfinite(raw[p])).sum()),
+                         heavy)
     for name in ("nasx-ens", "nasx-top", "nasx-cross"):
         ens = get_proxy(name).combine
         if isinstance(ens, Ensemble) and all(m in raw for m in ens.members):
-            out[name] = metrics(ens({m: raw[m] for m in ens.members}), acc, params, 0)
+            out[name] = metrics(ens({m: raw[m] for m in ens.members}), acc, params, 0, heavy)
     naslib_cols = sorted({k for r in got for k in by_idx[int(r["idx"])]["naslib"]})
     for c in naslib_cols:
         v = np.array([by_idx[int(r["idx"])]["naslib"].get(c, math.nan) for r in got])
         v = np.where(np.isposinf(v), np.nan, v)
-        out[f"naslib:{c}"] = metrics(oriented(v, True), acc, params, int((~np.isfinite(v)).sum()))
+        out[f"naslib:{c}"] = metrics(oriented(v, True), acc, params, int((~np.isfinite(v)).sum()),
+                                     heavy)
     secs = np.array([float(r["seconds"]) for r in got])
     best_nasx = max((k for k in out if not k.startswith("naslib:")),
                     key=lambda k: out[k]["kendall"])
@@ -195,6 +221,9 @@ def table(space: str, args: argparse.Namespace) -> None:
         "accuracy": ("nasbench201/accuracies.csv cifar10_test" if space == "nb201"
                      else f"NASLib val_accuracy ({SPACES[space][1]})"),
         "seconds_per_cell_median": round(float(np.median(secs)), 2),
+        "param_free_heavy": {"cells": int(heavy.sum()), "rule": "parameter-free op fraction at "
+                             f"or above the median ({float(np.median(free)):.3f}); see "
+                             "param_free_fraction"},
         "best_nasx": best_nasx, "best_naslib": best_naslib,
         "params_kendall": out["params"]["kendall"],
         "proxies": dict(sorted(out.items(), key=lambda kv: -kv[1]["kendall"])),
