@@ -70,6 +70,7 @@ from zc_tables import (  # noqa: E402
     load_nb201_nasx,
     load_nb301,
     oriented,
+    partial_kendall,
 )
 
 from nasx.proxies.ensemble import Ensemble  # noqa: E402
@@ -80,12 +81,6 @@ CANDIDATES = ("synflow", "jacov", "snip", "grad_norm", "fisher", "grasp", "param
 def kendall_top(x: np.ndarray, y: np.ndarray, q: float = 0.9) -> float:
     top = y >= np.quantile(y, q)
     return kendall(failed_last(x)[top], y[top])
-
-
-def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    txy, txz, tyz = kendall(x, y), kendall(x, z), kendall(z, y)
-    den = math.sqrt(max((1 - txz ** 2) * (1 - tyz ** 2), 0.0))
-    return float("nan") if den == 0 else (txy - txz * tyz) / den
 
 
 def ens_values(task: Task, members: list[str]) -> np.ndarray:

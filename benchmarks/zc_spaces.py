@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from common import REPO, shared_file, write_results  # noqa: E402  (puts this checkout first)
 from scipy import stats
+from zc_tables import partial_kendall  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 #: every per-model proxy of nasx but grasp (3-5 s a DARTS cell, and NASLib's grasp is beside)
@@ -132,15 +133,6 @@ def score(space: str, args: argparse.Namespace) -> None:
                   f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     session.close()
     print(f"{space}: scored {n_new} new cells, {len(done) + n_new} of {len(rows)} in {path}")
-
-
-def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    """Partial Kendall tau of x and y given z."""
-    txy = stats.kendalltau(x, y).statistic
-    txz = stats.kendalltau(x, z).statistic
-    tyz = stats.kendalltau(y, z).statistic
-    den = math.sqrt(max((1 - txz ** 2) * (1 - tyz ** 2), 0.0))
-    return float((txy - txz * tyz) / den) if den > 0 else float("nan")
 
 
 def oriented(v: np.ndarray, higher_is_better: bool) -> np.ndarray:

@@ -24,6 +24,7 @@ missing (NaN).
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +180,14 @@ def kendall(x: np.ndarray, y: np.ndarray) -> float:
 
     x = failed_last(x)
     return 0.0 if np.ptp(x) == 0 else float(stats.kendalltau(x, y).statistic)
+
+
+def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Partial Kendall tau of ``x`` and ``y`` given ``z``:
+    ``(t_xy - t_xz t_yz) / sqrt((1 - t_xz^2)(1 - t_yz^2))`` (NaN where ``z`` explains all)."""
+    txy, txz, tyz = kendall(x, y), kendall(x, z), kendall(z, y)
+    den = math.sqrt(max((1 - txz ** 2) * (1 - tyz ** 2), 0.0))
+    return float("nan") if den == 0 else (txy - txz * tyz) / den
 
 
 def oriented(task: Task, name: str) -> np.ndarray:
