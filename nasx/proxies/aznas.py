@@ -61,8 +61,9 @@ Details that change results, all explicit:
 
   1. ``model.nasx_cell_features(x)`` when the model defines it (a list of 4-D tensors on the
      autograd graph, in depth order);
-  2. a model with a ``stem`` module and a ``cells`` list (nasx's NAS-Bench-201 and DARTS / NDS
-     networks): the output of ``stem`` and of every call of a module of ``cells`` during one
+  2. a model with a ``stem`` module and a ``cells`` list (nasx's NAS-Bench-201, NAS-Bench-101
+     and DARTS / NDS networks; NAS-Bench-101's leaves out the max-pooling between its stacks):
+     the output of ``stem`` and of every call of a module of ``cells`` during one
      forward pass, in call order (on NAS-Bench-201 the same tensors as the reference's
      ``extract_cell_features``);
   3. otherwise a :class:`~nasx.errors.ProxyError` naming rules 1 and 2.

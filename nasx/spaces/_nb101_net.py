@@ -135,6 +135,12 @@ class NB101Network(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self.reset_parameters()
 
+    @property
+    def cells(self) -> list[NB101Cell]:
+        """The cells in depth order (the max-pooling between stacks left out): with ``stem``,
+        what cell-feature proxies such as AZ-NAS hook (:mod:`nasx.proxies.aznas`)."""
+        return [m for m in self.layers if isinstance(m, NB101Cell)]
+
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """TensorFlow's default initialisers, as the reference network uses them."""

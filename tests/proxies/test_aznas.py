@@ -21,6 +21,7 @@ from nasx.errors import ProxyError
 from nasx.population import log_rank_sum, population_values, rank_sum
 from nasx.proxies.aznas import aznas_scores, cell_features, kaiming_fan_in_init, spectral_entropy
 from nasx.proxies.base import ScoreContext, get_proxy
+from nasx.spaces.nasbench101 import NASBench101
 from nasx.spaces.nasbench201 import NASBench201
 from nasx.testing import ToySpace, check_proxy
 
@@ -154,6 +155,25 @@ def test_cell_features_of_nasbench201_are_stem_and_every_cell():
         expected.append(cell(expected[-1]))
     for f, e in zip(feats, expected):
         torch.testing.assert_close(f, e)
+
+
+def test_cell_features_of_nasbench101_are_stem_and_every_cell_without_the_pooling():
+    space = NASBench101(stem_channels=8, stacks=2, cells_per_stack=2, input_size=8)
+    arch = space.parse('{"matrix": [[0,1,1,0],[0,0,0,1],[0,0,0,1],[0,0,0,0]], '
+                       '"ops": ["input","conv3x3-bn-relu","maxpool3x3","output"]}')
+    net = space.build(arch, 10)
+    x = torch.randn(2, 3, 8, 8)
+    feats = cell_features(net, x)
+    assert len(net.cells) == 4 and len(feats) == 5
+    h = net.stem(x)
+    expected = [h]
+    for layer in net.layers:  # cells, with a max-pooling between the two stacks
+        h = layer(h)
+        if layer in net.cells:
+            expected.append(h)
+    for f, e in zip(feats, expected):
+        torch.testing.assert_close(f, e)
+    assert [f.shape[-1] for f in feats] == [8, 8, 8, 4, 4]
 
 
 def test_kaiming_init_matches_torch_with_the_same_generator():
