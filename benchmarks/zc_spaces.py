@@ -135,6 +135,40 @@ def score(space: str, args: argparse.Namespace) -> None:
     print(f"{space}: scored {n_new} new cells, {len(done) + n_new} of {len(rows)} in {path}")
 
 
+def fill(space: str, args: argparse.Namespace) -> None:
+    """Score ``--proxies`` again on the cells of the CSV where they failed (NaN), with the same
+    settings, and rewrite the CSV (e.g. after a fix that lets a proxy score a network)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from nasx.engine.session import Session
+    from nasx.settings import RunSettings
+
+    path = scores_path(space)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0])
+    proxies = [p for p in args.proxies.split(",") if p in cols]
+    todo = [r for r in rows if any(math.isnan(float(r[p])) for p in proxies)]
+    session = Session(RunSettings(data=str(shared_file("cifar10", "probe_train.npz")),
+                                  batch_size=args.batch_size, seed=args.seed, device="cpu",
+                                  store=False))
+    for i, row in enumerate(todo):
+        want = [p for p in proxies if math.isnan(float(row[p]))]
+        for r in session.score([row["arch"]], SPACES[space][0], want):
+            row[r.proxy] = repr(float(r.value if r.status == "ok" and r.value is not None
+                                      else math.nan))
+        print(f"{space}: filled {i + 1}/{len(todo)}", file=sys.stderr, flush=True)
+    session.close()
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+    print(f"{space}: {len(todo)} cells filled for {', '.join(proxies)}")
+
+
 def oriented(v: np.ndarray, higher_is_better: bool) -> np.ndarray:
     """Higher-is-better values, failures (non-finite) below every finite one."""
     o = np.asarray(v, dtype=np.float64) * (1.0 if higher_is_better else -1.0)
@@ -230,16 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--score", choices=sorted(SPACES), help="score the cells of this set")
     ap.add_argument("--table", choices=sorted(SPACES), help="write the table of this set")
+    ap.add_argument("--fill", choices=sorted(SPACES),
+                    help="score --proxies again where they failed in this set's CSV")
     ap.add_argument("--proxies", default=",".join(PROXIES))
     ap.add_argument("--time-budget", type=float, default=3600.0, help="seconds of scoring")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    if not args.score and not args.table:
-        ap.error("give --score SPACE and/or --table SPACE")
+    if not (args.score or args.table or args.fill):
+        ap.error("give --score SPACE, --fill SPACE and/or --table SPACE")
     if args.score:
         score(args.score, args)
+    if args.fill:
+        fill(args.fill, args)
     if args.table:
         table(args.table, args)
     return 0
