@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ks = [int(k) for k in args.ks.split(",")]
     t0 = time.time()
     tasks = {}
-    tasks = [load_nasx_scores(args.space)] if args.features == "nasx" else load(args.space)
-    for task in tasks:
+    loaded = [load_nasx_scores(args.space)] if args.features == "nasx" else load(args.space)
+    for task in loaded:
         runs = [one_run(task, k, s) for k in ks for s in range(args.seeds)]
         full = {f: kendall(oriented(task, f), task.acc) for f in task.features}
         tasks[task.name] = {
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         "note": "Features are per-architecture scores read from files, nothing is scored. "
                 "For the nb201-naslib-*, nb101 and nb301 tasks the features are NASLib's "
                 "precomputed zero-cost scores (NAS-Bench-Suite-Zero), not nasx's; nb201-nasx "
-                "uses nasx's own scores. Kendall tau on the cells not labelled.",
+                "uses nasx's own scores; {space}-nasx tasks (--features nasx) nasx's own scores of "
+                "NASLib's cells (benchmarks/zc_spaces.py). Kendall tau on the cells not labelled.",
         "ks": ks, "seeds": list(range(args.seeds)), "tasks": tasks,
         "seconds": round(time.time() - t0, 1),
         "env": {"python": platform.python_version(), "numpy": np.__version__,
