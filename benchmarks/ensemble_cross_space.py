@@ -27,7 +27,10 @@ The rule, fixed before the run:
   The held-out NB201 CIFAR-100 and ImageNet16-120 samples are reported too when NB201 is held
   out.
 * **Default for new spaces**: the same rule run on all three spaces (``final``); the
-  leave-one-space-out results are its estimate on an unseen space. Its members are mapped to
+  leave-one-space-out results are its estimate on an unseen space. The ``final`` choice of the
+  ``--features nasx`` run defines the members of ``nasx-cross`` (what ``--proxy auto`` resolves
+  to): those are the values nasx computes, whereas NASLib's scores come from its own networks,
+  initialisations and probe batches. Its members are mapped to
   nasx's proxy names, and the mapped ensemble is also scored on nasx's own scores of 1000
   NAS-Bench-201 cells (``benchmarks/results/nb201_scores_cpu.csv``), with nasx-ens and nasx-top
   beside it (those two were chosen on half of these very cells).
