@@ -29,7 +29,6 @@ import argparse
 import ast
 import contextlib
 import copy
-import json
 import sys
 import time
 import types
@@ -53,6 +52,7 @@ from reference_crosscheck import (  # noqa: E402
     load_module,
     pick_cells,
     read_rows,
+    run_mode,
     spearman,
 )
 
@@ -239,23 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--acc-col", default="cifar10_test", help="truth mode: accuracy column")
     ap.add_argument("--out", default=None, help="JSON output path")
     args = ap.parse_args(argv)
-    data = Path(args.data)
-    if not (data / "nasbench201" / "accuracies.csv").is_file():
-        print(f"shared data not found under {data}; set --data or NASX_SHARED_DATA")
-        return 2
-    t0 = time.perf_counter()
-    out = run_crosscheck(args) if args.mode == "crosscheck" else run_truth(args)
-    out["seconds_total"] = time.perf_counter() - t0
-    out["torch"] = torch.__version__
-    out["threads"] = torch.get_num_threads()
-    cmd = ("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/crosscheck_aznas.py "
-           + " ".join(a if " " not in a else repr(a) for a in (argv or sys.argv[1:])))
-    out["command"] = cmd
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, default=lambda o: None))
-        print(f"wrote {args.out}")
-    print(f"rerun: {cmd}")
-    return 0
+    return run_mode(args, argv, "crosscheck_aznas.py", run_crosscheck, run_truth)
 
 
 if __name__ == "__main__":

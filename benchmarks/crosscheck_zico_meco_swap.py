@@ -46,7 +46,6 @@ import argparse
 import ast
 import contextlib
 import copy
-import json
 import math
 import sys
 import time
@@ -71,6 +70,7 @@ from reference_crosscheck import (  # noqa: E402
     load_module,
     pick_cells,
     read_rows,
+    run_mode,
     spearman,
     stub_modules,
 )
@@ -336,24 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown proxies {unknown}; choose from {', '.join(PROXIES)}")
         return 2
-    data = Path(args.data)
-    if not (data / "nasbench201" / "accuracies.csv").is_file():
-        print(f"shared data not found under {data}; set --data or NASX_SHARED_DATA")
-        return 2
-    t0 = time.perf_counter()
-    out = run_crosscheck(args) if args.mode == "crosscheck" else run_truth(args)
-    out["seconds_total"] = time.perf_counter() - t0
-    out["torch"] = torch.__version__
-    out["threads"] = torch.get_num_threads()
-    out["machine"] = "cpu, shared and loaded (timings are indicative only)"
-    cmd = ("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/crosscheck_zico_meco_swap.py "
-           + " ".join(a if " " not in a else repr(a) for a in (argv or sys.argv[1:])))
-    out["command"] = cmd
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, default=lambda o: None))
-        print(f"wrote {args.out}")
-    print(f"rerun: {cmd}")
-    return 0
+    return run_mode(args, argv, "crosscheck_zico_meco_swap.py", run_crosscheck, run_truth,
+                    machine="cpu, shared and loaded (timings are indicative only)")
 
 
 if __name__ == "__main__":

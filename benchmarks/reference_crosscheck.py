@@ -476,6 +476,33 @@ def run_truth(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def run_mode(args: argparse.Namespace, argv: list[str] | None, script: str,
+             run_crosscheck: Callable[[argparse.Namespace], dict],
+             run_truth: Callable[[argparse.Namespace], dict], **extra: Any) -> int:
+    """The end every cross-check script shares: check the shared data, run ``args.mode``, add
+    the torch version, threads, ``extra`` (a callable value is called after the run) and the
+    command that reruns it, write ``args.out`` and print the command. Exit status 2 without
+    the shared data."""
+    data = Path(args.data)
+    if not (data / "nasbench201" / "accuracies.csv").is_file():
+        print(f"shared data not found under {data}; set --data or NASX_SHARED_DATA")
+        return 2
+    t0 = time.perf_counter()
+    out = run_crosscheck(args) if args.mode == "crosscheck" else run_truth(args)
+    out["seconds_total"] = time.perf_counter() - t0
+    out["torch"] = torch.__version__
+    out["threads"] = torch.get_num_threads()
+    out.update({k: v() if callable(v) else v for k, v in extra.items()})
+    cmd = (f"OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/{script} "
+           + " ".join(a if " " not in a else repr(a) for a in (argv or sys.argv[1:])))
+    out["command"] = cmd
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=1, default=lambda o: None))
+        print(f"wrote {args.out}")
+    print(f"rerun: {cmd}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mode", choices=("crosscheck", "truth"), default="crosscheck")
@@ -494,25 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="JSON output path")
     args = ap.parse_args(argv)
     args.proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
-    data = Path(args.data)
-    if not (data / "nasbench201" / "accuracies.csv").is_file():
-        print(f"shared data not found under {data}; set --data or NASX_SHARED_DATA")
-        return 2
-    t0 = time.perf_counter()
-    out = run_crosscheck(args) if args.mode == "crosscheck" else run_truth(args)
-    out["seconds_total"] = time.perf_counter() - t0
-    out["torch"] = torch.__version__
-    out["threads"] = torch.get_num_threads()
-    out["device_name"] = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-                          else "cpu")
-    cmd = ("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/reference_crosscheck.py "
-           + " ".join(a if " " not in a else repr(a) for a in (argv or sys.argv[1:])))
-    out["command"] = cmd
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, default=lambda o: None))
-        print(f"wrote {args.out}")
-    print(f"rerun: {cmd}")
-    return 0
+    return run_mode(args, argv, "reference_crosscheck.py", run_crosscheck, run_truth,
+                    device_name=lambda: (torch.cuda.get_device_name()
+                                         if args.device.startswith("cuda") else "cpu"))
 
 
 if __name__ == "__main__":
