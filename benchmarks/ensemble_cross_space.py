@@ -26,6 +26,10 @@ The rule, fixed before the run:
   the held-out space itself (``best_single_posthoc``, chosen after the fact, any NASLib feature).
   The held-out NB201 CIFAR-100 and ImageNet16-120 samples are reported too when NB201 is held
   out.
+* **Held-out cells of seen spaces** (``--split-halves S``, added after the first
+  ``--features nasx`` run, which had only the leave-one-space-out test): for split seeds
+  ``0..S-1`` every space's cells are cut in two random halves, the rule selects on the three
+  selection halves together and the chosen ensemble and params are scored on each test half.
 * **Default for new spaces**: the same rule run on all three spaces (``final``); the
   leave-one-space-out results are its estimate on an unseen space. The ``final`` choice of the
   ``--features nasx`` run defines the members of ``nasx-cross`` (what ``--proxy auto`` resolves
@@ -153,6 +157,39 @@ def report(task: Task, members: list[str], selection: list[Task],
     }
 
 
+def subset(task: Task, idx: np.ndarray, label: str) -> Task:
+    """The task restricted to the cells ``idx``."""
+    return Task(f"{task.name}[{label}]", task.space, [task.archs[i] for i in idx], task.acc[idx],
+                {f: v[idx] for f, v in task.features.items()}, task.higher_is_better,
+                task.source, task.accuracy)
+
+
+def split_halves(spaces: dict[str, Task], seeds: int, min_gain: float,
+                 candidates: tuple[str, ...]) -> dict[str, Any]:
+    """The rule run on a seeded random half of every space's cells, tested on the other half
+    of each (held-out cells of every space, each space seen at selection): per split seed the
+    members and, per space, the test-half Kendall tau of the ensemble and of params."""
+    splits = []
+    for seed in range(seeds):
+        sel, test = {}, {}
+        for n, t in spaces.items():
+            perm = np.random.default_rng([seed, len(t.acc)]).permutation(len(t.acc))
+            half = len(perm) // 2
+            sel[n], test[n] = subset(t, perm[:half], "sel"), subset(t, perm[half:], "test")
+        members, _ = greedy(list(sel.values()), min_gain, candidates)
+        splits.append({"seed": seed, "members": members, "test": {
+            n: {"n": len(t.acc), "ensemble": round(ens_tau(t, members), 4),
+                "params": round(kendall(t.features["params"], t.acc), 4)}
+            for n, t in test.items()}})
+    gains = {n: [s["test"][n]["ensemble"] - s["test"][n]["params"] for s in splits]
+             for n in spaces}
+    return {"splits": splits,
+            "gain_over_params": {n: {"mean": round(float(np.mean(g)), 4),
+                                     "min": round(float(np.min(g)), 4),
+                                     "max": round(float(np.max(g)), 4)}
+                                 for n, g in gains.items()}}
+
+
 def nasx_candidates(tasks: list[Task]) -> tuple[str, ...]:
     """The proxies scored on every task, ``params`` and ``flops`` first and then by name, less
     any whose values equal an earlier candidate's on every task (e.g. az-complexity = flops)."""
@@ -171,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-gain", type=float, default=0.002)
     ap.add_argument("--features", choices=("naslib", "nasx"), default="naslib",
                     help="NASLib's precomputed scores, or nasx's own (benchmarks/zc_spaces.py)")
+    ap.add_argument("--split-halves", type=int, default=0, metavar="SEEDS",
+                    help="also run the rule on half of every space's cells and test on the "
+                         "other halves, for this many split seeds")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -240,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                                 for n, t in spaces.items()}},
         "nasx_check_nb201": {"cells": len(nasx_task.acc), "accuracy": nasx_task.accuracy,
                              "ensembles": on_nasx},
+        "split_halves": (split_halves(spaces, args.split_halves, args.min_gain, candidates)
+                         if args.split_halves else None),
         "per_space_features": {t.name: per_space_table(t)
                                for t in list(spaces.values()) + extra_nb201 + [nasx_task]},
         "seconds": round(time.time() - t0, 1),
@@ -255,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"  single-on-sel {r['best_single_on_selection']}  "
                   f"posthoc {r['best_single_posthoc']}")
     print("final:", members, "->", nasx_members)
+    if args.split_halves:
+        print("split halves, test-half gain over params:",
+              json.dumps(doc["split_halves"]["gain_over_params"]))
     print(json.dumps(on_nasx))
     return 0
 

@@ -40,8 +40,10 @@ def test_equals_the_log_rank_ensemble_of_its_members():
 
 
 def test_members_are_those_the_committed_selection_chose():
-    path = RESULTS / "ensemble_cross_space.json"
+    path = RESULTS / "ensemble_cross_space_nasx.json"
     if not path.exists():
         pytest.skip(f"{path} is not in this checkout")
-    final = json.loads(path.read_text())["final"]
+    doc = json.loads(path.read_text())
+    assert doc["features"] == "nasx"
+    final = doc["final"]
     assert tuple(final["nasx_members"]) == ensembles.NASX_CROSS_MEMBERS

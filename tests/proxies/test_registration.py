@@ -201,7 +201,7 @@ def test_population_form_misuse_is_an_error():
 @pytest.mark.parametrize("name,members,version,split", [
     ("nasx-ens", ensembles.NASX_ENS_MEMBERS, "1", None),
     ("nasx-top", ensembles.NASX_TOP_MEMBERS, "2", None),
-    ("nasx-cross", ensembles.NASX_CROSS_MEMBERS, "1", "sensitive")])
+    ("nasx-cross", ensembles.NASX_CROSS_MEMBERS, "2", "sensitive")])
 def test_builtin_ensembles_are_what_register_ensemble_gives(name, members, version, split,
                                                             cleanup):
     cleanup.append("t-reg-ens")
