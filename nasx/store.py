@@ -31,6 +31,7 @@ stores gain it without a schema change, and older nasx versions ignore it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -52,20 +53,22 @@ APPLICATION_ID = 0x6E617378
 #: schema version of the tables below (``nasx_meta.schema``)
 SCHEMA_VERSION = 2
 
-_SCHEMA = """
+#: the columns of one score key, the fields of :class:`~nasx.records.ScoreKey` in order: the
+#: primary key of ``scores`` and ``claims``
+_KEY_COLUMNS = tuple((f.name, "INTEGER" if f.type in ("int", int) else "TEXT")
+                     for f in dataclasses.fields(ScoreKey))
+_KEY_DEFS = ",\n    ".join(f"{name:<11} {kind} NOT NULL" for name, kind in _KEY_COLUMNS)
+_KEY_NAMES = ", ".join(name for name, _ in _KEY_COLUMNS)
+#: the WHERE clause of one score key
+_KEY_WHERE = " AND ".join(f"{name}=?" for name, _ in _KEY_COLUMNS)
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS nasx_meta (
     key         TEXT PRIMARY KEY,
     value       TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS scores (
-    space       TEXT NOT NULL,
-    space_opts  TEXT NOT NULL,
-    arch_key    TEXT NOT NULL,
-    proxy       TEXT NOT NULL,
-    data_fp     TEXT NOT NULL,
-    seed        INTEGER NOT NULL,
-    device      TEXT NOT NULL,
-    scoring     TEXT NOT NULL,
+    {_KEY_DEFS},
     arch        TEXT NOT NULL,
     value       REAL,
     status      TEXT NOT NULL,
@@ -73,7 +76,7 @@ CREATE TABLE IF NOT EXISTS scores (
     seconds     REAL NOT NULL,
     created     REAL NOT NULL,
     device_name TEXT,
-    PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device, scoring)
+    PRIMARY KEY ({_KEY_NAMES})
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -111,24 +114,14 @@ CREATE TABLE IF NOT EXISTS trained (
     PRIMARY KEY (space, space_opts, arch_key, protocol, fields, overrides, data_fp, seed, device)
 )
 """
-_CLAIMS_SCHEMA = """
+_CLAIMS_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS claims (
-    space       TEXT NOT NULL,
-    space_opts  TEXT NOT NULL,
-    arch_key    TEXT NOT NULL,
-    proxy       TEXT NOT NULL,
-    data_fp     TEXT NOT NULL,
-    seed        INTEGER NOT NULL,
-    device      TEXT NOT NULL,
-    scoring     TEXT NOT NULL,
+    {_KEY_DEFS},
     owner       TEXT NOT NULL,
     expires     REAL NOT NULL,
-    PRIMARY KEY (space, space_opts, arch_key, proxy, data_fp, seed, device, scoring)
+    PRIMARY KEY ({_KEY_NAMES})
 )
 """
-#: the WHERE clause of one score key (the primary key of ``scores`` and ``claims``)
-_KEY_WHERE = ("space=? AND space_opts=? AND arch_key=? AND proxy=? AND data_fp=? AND seed=? "
-              "AND device=? AND scoring=?")
 #: seconds a claim holds when its owner cannot be checked (another host)
 CLAIM_LEASE = 3600.0
 
