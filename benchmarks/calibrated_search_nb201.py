@@ -34,16 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import REPO, shared_file, write_results  # noqa: E402  (puts this checkout first)
+from common import REPO, parse_ints, shared_file, write_results  # noqa: E402  (puts this checkout first)
 
 FEATURES = "params,flops,meco,jacob-cov,synflow,gradalign-i-frac,gradalign-ii"
-
-
-def seeds_of(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def zero_shot(proxy: str, budget: int, strategy: str) -> dict[str, Any] | None:
@@ -85,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     features = args.features.split(",")
     runs: list[dict[str, Any]] = []
     doc: dict[str, Any] = {}
-    for s in seeds_of(args.seeds):
+    for s in parse_ints(args.seeds):
         t0 = time.perf_counter()
         idx = np.random.default_rng([s, args.k]).choice(len(archs), args.k, replace=False)
         labelled = [archs[i] for i in idx]

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-__all__ = ["REPO", "shared_root", "shared_file", "environment", "command", "write_results"]
+__all__ = ["REPO", "shared_root", "shared_file", "environment", "command", "write_results",
+           "parse_ints"]
 
 
 def shared_root(arg: str | os.PathLike[str] | None = None) -> Path:
@@ -91,4 +92,17 @@ def write_results(path: str | os.PathLike[str], doc: dict[str, Any],
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(full, indent=1, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, out)
+    return out
+
+
+def parse_ints(text: str) -> list[int]:
+    """``0-4`` or ``3,5,10`` (ranges and lists, mixed) as a list of ints."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-")
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
     return out

@@ -53,24 +53,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import REPO, shared_file, write_results  # noqa: E402  (puts this checkout first)
+from common import REPO, parse_ints, shared_file, write_results  # noqa: E402  (puts this checkout first)
 
 SCORES = "benchmarks/results/nb201_scores_cpu.csv"
 TRUTH = "cifar10_test"  # 200 epochs, in the scores file
 ONE_EDGE = re.compile(r"([a-z_0-9]+)~\d")
-
-
-def parse_ints(text: str) -> list[int]:
-    """``0-4`` or ``3,5,10`` (ranges and lists) as a list of ints."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-")
-            out.extend(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return out
 
 
 def load_pool(path: Path) -> tuple[list[str], np.ndarray, dict[str, list[float | None]]]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import shared_root  # noqa: E402  (puts this checkout first)
+from common import parse_ints, shared_root  # noqa: E402  (puts this checkout first)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_root()
@@ -109,17 +109,6 @@ def register_oracle(table: np.ndarray) -> Any:
     return LookupNB201()
 
 
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            out.extend(range(int(a), int(b) + 1))
-        elif part.strip():
-            out.append(int(part))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--proxy", default=ORACLE, help=f"{ORACLE} or a registered proxy [%(default)s]")
@@ -154,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     table = tables["cifar10_test"]
     others = {c: tables[c] for c in also}
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_ints(args.seeds)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     sopts: dict[str, dict[str, str]] = {}
     for item in args.strategy_opt:

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from common import REPO, shared_file, write_results  # noqa: E402  (puts this checkout first)
 from scipy import stats
-from zc_tables import partial_kendall  # noqa: E402
+from zc_tables import failed_last, partial_kendall  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 #: every per-model proxy of nasx but grasp (3-5 s a DARTS cell, and NASLib's grasp is beside)
@@ -90,13 +90,26 @@ def scores_path(space: str) -> Path:
     return RESULTS / f"zc_scores_{space}_cpu.csv"
 
 
-def score(space: str, args: argparse.Namespace) -> None:
+def open_session(args: argparse.Namespace) -> Any:
+    """The scoring session of every cell: CPU with ``--threads`` torch threads, a batch of
+    ``--batch-size`` CIFAR-10 probe images, seed ``--seed``, no store."""
     import torch
 
     torch.set_num_threads(args.threads)
     from nasx.engine.session import Session
     from nasx.settings import RunSettings
 
+    return Session(RunSettings(data=str(shared_file("cifar10", "probe_train.npz")),
+                               batch_size=args.batch_size, seed=args.seed, device="cpu",
+                               store=False))
+
+
+def value_of(result: Any) -> float:
+    """A score result's value as a float, NaN where it failed."""
+    return float(result.value) if result.ok else math.nan
+
+
+def score(space: str, args: argparse.Namespace) -> None:
     rows = naslib_rows(space)
     order = np.random.default_rng(args.seed).permutation(len(rows))
     path = scores_path(space)
@@ -106,9 +119,7 @@ def score(space: str, args: argparse.Namespace) -> None:
             done = {int(r["idx"]) for r in csv.DictReader(f)}
     proxies = list(args.proxies.split(","))
     new = not path.exists()
-    session = Session(RunSettings(data=str(shared_file("cifar10", "probe_train.npz")),
-                                  batch_size=args.batch_size, seed=args.seed, device="cpu",
-                                  store=False))
+    session = open_session(args)
     start = time.perf_counter()
     n_new = 0
     with open(path, "a", newline="") as f:
@@ -123,10 +134,9 @@ def score(space: str, args: argparse.Namespace) -> None:
             row = rows[int(pos)]
             t0 = time.perf_counter()
             res = session.score([row["arch"]], SPACES[space][0], proxies)
-            by = {r.proxy: (r.value if r.status == "ok" and r.value is not None else math.nan)
-                  for r in res}
+            by = {r.proxy: value_of(r) for r in res}
             w.writerow([row["idx"], row["arch"], row["accuracy"],
-                        round(time.perf_counter() - t0, 3), *(repr(float(by[p])) for p in proxies)])
+                        round(time.perf_counter() - t0, 3), *(repr(by[p]) for p in proxies)])
             f.flush()
             n_new += 1
             print(f"{space}: {len(done) + n_new}/{len(rows)} cells "
@@ -138,26 +148,17 @@ def score(space: str, args: argparse.Namespace) -> None:
 def fill(space: str, args: argparse.Namespace) -> None:
     """Score ``--proxies`` again on the cells of the CSV where they failed (NaN), with the same
     settings, and rewrite the CSV (e.g. after a fix that lets a proxy score a network)."""
-    import torch
-
-    torch.set_num_threads(args.threads)
-    from nasx.engine.session import Session
-    from nasx.settings import RunSettings
-
     path = scores_path(space)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     cols = list(rows[0])
     proxies = [p for p in args.proxies.split(",") if p in cols]
     todo = [r for r in rows if any(math.isnan(float(r[p])) for p in proxies)]
-    session = Session(RunSettings(data=str(shared_file("cifar10", "probe_train.npz")),
-                                  batch_size=args.batch_size, seed=args.seed, device="cpu",
-                                  store=False))
+    session = open_session(args)
     for i, row in enumerate(todo):
         want = [p for p in proxies if math.isnan(float(row[p]))]
         for r in session.score([row["arch"]], SPACES[space][0], want):
-            row[r.proxy] = repr(float(r.value if r.status == "ok" and r.value is not None
-                                      else math.nan))
+            row[r.proxy] = repr(value_of(r))
         print(f"{space}: filled {i + 1}/{len(todo)}", file=sys.stderr, flush=True)
     session.close()
     tmp = path.with_suffix(".tmp")
@@ -171,11 +172,7 @@ def fill(space: str, args: argparse.Namespace) -> None:
 
 def oriented(v: np.ndarray, higher_is_better: bool) -> np.ndarray:
     """Higher-is-better values, failures (non-finite) below every finite one."""
-    o = np.asarray(v, dtype=np.float64) * (1.0 if higher_is_better else -1.0)
-    ok = np.isfinite(o)
-    if ok.any():
-        o = np.where(ok, o, np.nanmin(np.where(ok, o, np.nan)) - 1.0)
-    return o
+    return failed_last(np.asarray(v, dtype=np.float64) * (1.0 if higher_is_better else -1.0))
 
 
 def param_free_fraction(space: str, arch: str) -> float:
